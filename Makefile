@@ -1,0 +1,36 @@
+# The two commands a new user needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint format clean
+
+run: $(VENV)/.run-deps
+	$(BIN)/scimserver serve --demo
+
+test: $(VENV)/.test-deps
+	@if [ "$$(id -u)" = 0 ]; then bash tests/install-debian-deps.sh; fi
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+lint: $(VENV)/.test-deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.test-deps
+	$(BIN)/ruff format .
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.run-deps: setup.cfg pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.test-deps: setup.cfg pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e ".[all]"
+	touch $@ $(VENV)/.run-deps
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,170 @@
+"""Filter AST to SQLAlchemy expressions, for what the tables index.
+
+``compile_filter`` returns ``(pushed, rest)``: ``pushed`` is an exact SQL
+translation of the top-level conjuncts it can express, ``rest`` the conjuncts
+left for the reference evaluator (``None`` when everything was pushed). Every
+translated comparison is NULL-safe (never SQL NULL), so ``NOT`` and ``ne``
+mean exactly what the evaluator says they mean.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, exists, not_, or_, select, true
+from sqlalchemy.sql.elements import ColumnClause
+
+from scimserver.protocol.filter_ast import And, Compare, Filter, Not, Or, Present, ValuePath
+from scimserver.protocol.schema import Resolved
+
+from .tables import INDEXED_VALUES, memberships, resources, values
+
+R = resources.c
+Columns = dict[str, tuple[Any, bool]]  # dotted path -> (column, stores lowered text)
+
+COLUMNS: dict[str, Columns] = {
+    "User": {
+        "id": (R.id, False),
+        "externalId": (R.external_id, False),
+        "userName": (R.unique_key, True),
+        "displayName": (R.display_ci, True),
+        "active": (R.active, False),
+        "meta.created": (R.created, False),
+        "meta.lastModified": (R.modified, False),
+    },
+    "Group": {
+        "id": (R.id, False),
+        "externalId": (R.external_id, False),
+        "displayName": (R.unique_key, True),
+        "meta.created": (R.created, False),
+        "meta.lastModified": (R.modified, False),
+    },
+}
+
+
+def stored_instant(value: datetime) -> str:
+    """A dateTime as the ``created``/``modified`` columns hold it (fixed width, UTC)."""
+    utc = value.astimezone(UTC)
+    return utc.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _compare(column: Any, lowered: bool, node: Compare) -> ColumnElement[bool] | None:
+    value = node.value
+    if isinstance(value, datetime):
+        value = stored_instant(value)
+    if node.op == "eq" and value is None:
+        return column.is_(None)
+    if node.op == "ne" and value is None:
+        return column.is_not(None)
+    if isinstance(value, str) and lowered:
+        value = value.lower()
+    if node.op in ("co", "sw", "ew"):
+        if not lowered:
+            return None  # LIKE's case rules differ per dialect; leave it to the evaluator
+        pattern = _escape_like(value)
+        pattern = {"co": f"%{pattern}%", "sw": f"{pattern}%", "ew": f"%{pattern}"}[node.op]
+        return and_(column.is_not(None), column.like(pattern, escape="\\"))
+    if node.op == "ne":
+        return not_(and_(column.is_not(None), column == value))
+    ops: dict[str, Callable[[Any], Any]] = {
+        "eq": column.__eq__,
+        "gt": column.__gt__,
+        "ge": column.__ge__,
+        "lt": column.__lt__,
+        "le": column.__le__,
+    }
+    return and_(column.is_not(None), ops[node.op](value))
+
+
+def _indexed_value(rtype: str, attr: Resolved) -> str | None:
+    if attr.urn or attr.sub is None:
+        return None
+    pair = (attr.attribute.name, attr.sub.name)
+    return f"{pair[0]}.{pair[1]}" if pair in INDEXED_VALUES.get(rtype, ()) else None
+
+
+def _value_exists(rtype: str, key: str, node: Compare | Present) -> ColumnElement[bool] | None:
+    v = values.c
+    if isinstance(node, Present):
+        cond: ColumnElement[bool] | None = true()
+    else:
+        if node.op in ("ne",) or node.value is None:
+            return None
+        cond = _compare(v.value_ci, True, node)
+        if cond is None:
+            return None
+    return exists(
+        select(1).where(v.resource_seq == R.seq, v.attr == key, cond)  # type: ignore[arg-type]
+    )
+
+
+def _member_exists(node: Compare) -> ColumnElement[bool] | None:
+    if node.op != "eq" or not isinstance(node.value, str):
+        return None
+    m, member = memberships.c, resources.alias("m_r")
+    return exists(
+        select(1)
+        .select_from(memberships.join(member, member.c.seq == m.member_seq))
+        .where(m.group_seq == R.seq, member.c.id == node.value, member.c.retained_at.is_(None))
+    )
+
+
+def _node(rtype: str, node: Filter) -> ColumnElement[bool] | None:
+    if isinstance(node, And | Or):
+        left, right = _node(rtype, node.left), _node(rtype, node.right)
+        if left is None or right is None:
+            return None
+        return and_(left, right) if isinstance(node, And) else or_(left, right)
+    if isinstance(node, Not):
+        inner = _node(rtype, node.expr)
+        return None if inner is None else not_(inner)
+    if isinstance(node, ValuePath):
+        # Two conditions on one element are not two EXISTS; only one is pushed.
+        return _node(rtype, node.filter) if isinstance(node.filter, Compare | Present) else None
+    attr = node.attr
+    if rtype == "Group" and attr.dotted == "members.value" and isinstance(node, Compare):
+        return _member_exists(node)
+    key = _indexed_value(rtype, attr)
+    if key is not None:
+        return _value_exists(rtype, key, node)
+    column = COLUMNS.get(rtype, {}).get(attr.dotted)
+    if column is None:
+        return None
+    if isinstance(node, Present):
+        col: ColumnClause[Any] = column[0]
+        return col.is_not(None)
+    return _compare(column[0], column[1], node)
+
+
+def _conjuncts(node: Filter) -> list[Filter]:
+    if isinstance(node, And):
+        return _conjuncts(node.left) + _conjuncts(node.right)
+    return [node]
+
+
+def compile_filter(
+    rtype: str, node: Filter | None
+) -> tuple[list[ColumnElement[bool]], Filter | None]:
+    """SQL conditions for what can be pushed down, and the filter left over."""
+    if node is None:
+        return [], None
+    pushed: list[ColumnElement[bool]] = []
+    rest: Filter | None = None
+    for part in _conjuncts(node):
+        sql = _node(rtype, part)
+        if sql is None:
+            rest = part if rest is None else And(rest, part)
+        else:
+            pushed.append(sql)
+    return pushed, rest
+
+
+def sort_column(rtype: str, attr: Resolved) -> Any | None:
+    column = COLUMNS.get(rtype, {}).get(attr.dotted)
+    return None if column is None else column[0]

@@ -1,0 +1,449 @@
+"""The SQL store: SQLite (embedded default) or PostgreSQL through SQLAlchemy Core.
+
+Atomicity comes from the database: a write is one transaction that locks the
+row it changes (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite serializes
+writers with ``BEGIN IMMEDIATE``), uniqueness from unique indexes.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import functools
+import json
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, ParamSpec, TypeVar
+
+from sqlalchemy import Connection, and_, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from scimserver.protocol import errors
+from scimserver.protocol.etag import etag_matches, weak_etag
+from scimserver.protocol.evaluate import matches, sort_key
+from scimserver.protocol.schema import ResourceType
+from scimserver.protocol.validate import now
+from scimserver.store import Capabilities, MemberChange, Mutation, Page, Query, Resource
+
+from .compile import compile_filter, sort_column
+from .engine import WRITE, create_tables, make_engine
+from .tables import INDEXED_VALUES, memberships, resources, values
+
+R, M, V = resources.c, memberships.c, values.c
+CHUNK = 500  # parameters per IN (...) list; SQLite caps a statement's variables
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _unavailable(fn: Callable[P, T]) -> Callable[P, T]:
+    """Connection failures become 503 Unavailable, with Retry-After."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return fn(*args, **kwargs)
+        except OperationalError as exc:
+            raise errors.Unavailable(f"The database is unavailable: {exc.orig}") from exc
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise errors.Unavailable(f"The database connection was lost: {exc.orig}") from exc
+            raise
+
+    return wrapper
+
+
+def _chunks(items: list[Any]) -> Iterator[list[Any]]:
+    for start in range(0, len(items), CHUNK):
+        yield items[start : start + CHUNK]
+
+
+def _encode_cursor(payload: dict[str, int]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> dict[str, int]:
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raise errors.InvalidCursor(f"Cursor {cursor!r} is not one this server issued.") from exc
+    if (
+        not isinstance(payload, dict)
+        or not all(isinstance(v, int) and v >= 0 for v in payload.values())
+        or not payload.keys() <= {"s", "o"}
+    ):
+        raise errors.InvalidCursor(f"Cursor {cursor!r} is not one this server issued.")
+    return payload
+
+
+def _lower(value: Any) -> str | None:
+    return value.lower() if isinstance(value, str) and value else None
+
+
+class SqlStore:
+    """A Store on one SQLAlchemy engine."""
+
+    capabilities = Capabilities(cursor=True, sort=True)
+
+    def __init__(self, url: str, **options: Any) -> None:
+        self.engine = make_engine(url, **options)
+        self._postgres = self.engine.dialect.name == "postgresql"
+        create_tables(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- rows and documents ---------------------------------------------------
+
+    @staticmethod
+    def _columns(rtype: ResourceType, doc: Resource) -> dict[str, Any]:
+        meta = doc["meta"]
+        if rtype.name == "Group":
+            key, display, display_ci = _lower(doc.get("displayName")), doc.get("displayName"), None
+        else:
+            user_name = doc.get("userName")
+            key, display_ci = _lower(user_name), _lower(doc.get("displayName"))
+            display = doc.get("displayName") or user_name
+        active = doc.get("active")
+        return {
+            "unique_key": key,
+            "display_ci": display_ci,
+            "display": display,
+            "external_id": doc.get("externalId") or None,
+            "active": active if isinstance(active, bool) else None,
+            "created": meta["created"],
+            "modified": meta["lastModified"],
+            "data": json.dumps(doc, separators=(",", ":"), ensure_ascii=False),
+        }
+
+    @staticmethod
+    def _indexed_values(rtype: ResourceType, doc: Resource) -> Iterator[tuple[str, str]]:
+        for attr, sub in INDEXED_VALUES.get(rtype.name, ()):
+            seen: set[str] = set()
+            for element in doc.get(attr) or ():
+                value = _lower(element.get(sub)) if isinstance(element, dict) else None
+                if value and value not in seen:
+                    seen.add(value)
+                    yield f"{attr}.{sub}", value
+
+    def _write_values(
+        self,
+        conn: Connection,
+        org: str,
+        rtype: ResourceType,
+        seq: int,
+        doc: Resource,
+        *,
+        replace: bool,
+    ) -> None:
+        if rtype.name not in INDEXED_VALUES:
+            return
+        if replace:
+            conn.execute(delete(values).where(V.resource_seq == seq))
+        rows = [
+            {"resource_seq": seq, "org": org, "rtype": rtype.name, "attr": a, "value_ci": v}
+            for a, v in self._indexed_values(rtype, doc)
+        ]
+        if rows:
+            conn.execute(insert(values), rows)
+
+    def _attach(
+        self, conn: Connection, rtype: ResourceType, docs: dict[int, Resource], members: bool
+    ) -> None:
+        """Fill in Users' ``groups`` or Groups' ``members`` for these rows."""
+        if not docs:
+            return
+        seqs = list(docs)
+        if rtype.name == "User":
+            for doc in docs.values():
+                doc.pop("groups", None)
+            g = resources.alias("g")
+            for chunk in _chunks(seqs):
+                rows = conn.execute(
+                    select(M.member_seq, g.c.id, g.c.display)
+                    .select_from(memberships.join(g, g.c.seq == M.group_seq))
+                    .where(M.member_seq.in_(chunk))
+                    .order_by(g.c.seq)
+                )
+                for member_seq, gid, display in rows:
+                    docs[member_seq].setdefault("groups", []).append(
+                        {"value": gid, "display": display, "type": "direct"}
+                    )
+        elif rtype.name == "Group" and members:
+            m = resources.alias("m")
+            for chunk in _chunks(seqs):
+                rows = conn.execute(
+                    select(M.group_seq, m.c.id, m.c.rtype)
+                    .select_from(memberships.join(m, m.c.seq == M.member_seq))
+                    .where(M.group_seq.in_(chunk), m.c.retained_at.is_(None))
+                    .order_by(m.c.seq)
+                )
+                for group_seq, mid, mtype in rows:
+                    docs[group_seq].setdefault("members", []).append(
+                        {"value": mid, "type": mtype}
+                    )
+
+    def _member_rows(self, conn: Connection, org: str, ids: Iterable[str]) -> dict[str, int]:
+        """Row numbers of the member ids that exist in this organization.
+
+        Ids are server-made, so an unknown one can never become valid later: it is
+        dropped (RFC 7644 does not ask for referential checks, and IdPs retry
+        forever on a 400 here).
+        """
+        wanted = list(dict.fromkeys(ids))
+        found: dict[str, int] = {}
+        for chunk in _chunks(wanted):
+            rows = conn.execute(
+                select(R.id, R.seq).where(
+                    R.org == org, R.rtype.in_(("User", "Group")), R.id.in_(chunk)
+                )
+            )
+            found.update({rid: seq for rid, seq in rows})
+        return found
+
+    def _insert_members(self, conn: Connection, group_seq: int, member_seqs: Iterable[int]) -> None:
+        rows = [{"group_seq": group_seq, "member_seq": s} for s in member_seqs]
+        if not rows:
+            return
+        stmt = (pg_insert if self._postgres else sqlite_insert)(memberships)
+        conn.execute(stmt.on_conflict_do_nothing(), rows)
+
+    def _delete_members(self, conn: Connection, group_seq: int, member_seqs: Iterable[int]) -> None:
+        for chunk in _chunks(list(member_seqs)):
+            conn.execute(
+                delete(memberships).where(M.group_seq == group_seq, M.member_seq.in_(chunk))
+            )
+
+    def _visible_member_seqs(self, conn: Connection, group_seq: int) -> set[int]:
+        m = resources.alias("m")
+        return set(
+            conn.scalars(
+                select(M.member_seq)
+                .select_from(memberships.join(m, m.c.seq == M.member_seq))
+                .where(M.group_seq == group_seq, m.c.retained_at.is_(None))
+            )
+        )
+
+    def _set_members(
+        self, conn: Connection, org: str, group_seq: int, wanted: list[dict[str, Any]]
+    ) -> None:
+        """Make the visible members exactly ``wanted`` (retained ones are kept)."""
+        target = set(self._member_rows(conn, org, (m["value"] for m in wanted)).values())
+        current = self._visible_member_seqs(conn, group_seq)
+        self._delete_members(conn, group_seq, current - target)
+        self._insert_members(conn, group_seq, target - current)
+
+    def _apply_member_change(
+        self, conn: Connection, org: str, group_seq: int, change: MemberChange
+    ) -> None:
+        if change.replace is not None:
+            self._set_members(conn, org, group_seq, [{"value": m.value} for m in change.replace])
+        if change.remove:
+            gone = conn.scalars(select(R.seq).where(R.org == org, R.id.in_(list(change.remove))))
+            self._delete_members(conn, group_seq, list(gone))
+        if change.add:
+            rows = self._member_rows(conn, org, (m.value for m in change.add))
+            self._insert_members(conn, group_seq, rows.values())
+
+    def _locate(
+        self,
+        conn: Connection,
+        org: str,
+        rtype: ResourceType,
+        id: str,
+        *,
+        lock: bool,
+        retained: bool,
+    ) -> tuple[int, int, str | None, Resource]:
+        stmt = select(R.seq, R.version, R.retained_at, R.data).where(
+            R.org == org, R.rtype == rtype.name, R.id == id
+        )
+        if lock:
+            stmt = stmt.with_for_update()
+        row = conn.execute(stmt).first()
+        if row is None or (row.retained_at and not retained):
+            raise errors.NotFound(f"{rtype.name} {id!r} not found.")
+        return row.seq, row.version, row.retained_at, json.loads(row.data)
+
+    def _uniqueness(self, rtype: ResourceType, doc: Resource) -> errors.Uniqueness:
+        name = "displayName" if rtype.name == "Group" else "userName"
+        return errors.Uniqueness(f"{rtype.name} {name} {doc.get(name)!r} is already taken.")
+
+    # -- the Store contract -----------------------------------------------------
+
+    @_unavailable
+    def create(self, org: str, rtype: ResourceType, resource: Resource) -> Resource:
+        doc = copy.deepcopy(resource)
+        wanted = doc.pop("members", None) or []
+        doc.pop("groups", None)
+        doc["meta"]["version"] = weak_etag(1)
+        try:
+            with self.engine.connect().execution_options(**WRITE) as conn, conn.begin():
+                seq = conn.execute(
+                    insert(resources).values(
+                        org=org,
+                        rtype=rtype.name,
+                        id=doc["id"],
+                        version=1,
+                        **self._columns(rtype, doc),
+                    )
+                ).inserted_primary_key[0]
+                self._write_values(conn, org, rtype, seq, doc, replace=False)
+                if wanted:
+                    rows = self._member_rows(conn, org, (m["value"] for m in wanted))
+                    self._insert_members(conn, seq, rows.values())
+                self._attach(conn, rtype, {seq: doc}, True)
+                return doc
+        except IntegrityError as exc:
+            raise self._uniqueness(rtype, doc) from exc
+
+    @_unavailable
+    def get(
+        self,
+        org: str,
+        rtype: ResourceType,
+        id: str,
+        *,
+        members: bool = True,
+        retained: bool = False,
+    ) -> Resource:
+        with self.engine.connect() as conn, conn.begin():
+            seq, _, _, doc = self._locate(conn, org, rtype, id, lock=False, retained=retained)
+            self._attach(conn, rtype, {seq: doc}, members)
+            return doc
+
+    @_unavailable
+    def update(
+        self,
+        org: str,
+        rtype: ResourceType,
+        id: str,
+        mutate: Mutation,
+        *,
+        if_match: str | None = None,
+        members: bool = True,
+        member_change: MemberChange | None = None,
+        retain: bool | None = None,
+    ) -> Resource:
+        try:
+            with self.engine.connect().execution_options(**WRITE) as conn, conn.begin():
+                seq, version, retained_at, current = self._locate(
+                    conn, org, rtype, id, lock=True, retained=retain is False
+                )
+                self._attach(conn, rtype, {seq: current}, members)
+                if if_match is not None and not etag_matches(if_match, weak_etag(version)):
+                    raise errors.PreconditionFailed()
+                doc = mutate(copy.deepcopy(current))
+                wanted = doc.pop("members", None) if rtype.name == "Group" else None
+                doc.pop("groups", None)
+                doc["meta"]["version"] = weak_etag(version + 1)
+                if retain is True:
+                    retained_at = retained_at or now()
+                elif retain is False:
+                    retained_at = None
+                conn.execute(
+                    update(resources)
+                    .where(R.seq == seq)
+                    .values(
+                        version=version + 1, retained_at=retained_at, **self._columns(rtype, doc)
+                    )
+                )
+                self._write_values(conn, org, rtype, seq, doc, replace=True)
+                if rtype.name == "Group":
+                    if members:
+                        self._set_members(conn, org, seq, wanted or [])
+                    if member_change is not None and not member_change.empty:
+                        self._apply_member_change(conn, org, seq, member_change)
+                self._attach(conn, rtype, {seq: doc}, members)
+                return doc
+        except IntegrityError as exc:
+            raise self._uniqueness(rtype, doc) from exc
+
+    @_unavailable
+    def delete(
+        self, org: str, rtype: ResourceType, id: str, *, if_match: str | None = None
+    ) -> None:
+        with self.engine.connect().execution_options(**WRITE) as conn, conn.begin():
+            seq, version, _, _ = self._locate(conn, org, rtype, id, lock=True, retained=True)
+            if if_match is not None and not etag_matches(if_match, weak_etag(version)):
+                raise errors.PreconditionFailed()
+            conn.execute(delete(memberships).where((M.group_seq == seq) | (M.member_seq == seq)))
+            conn.execute(delete(values).where(V.resource_seq == seq))
+            conn.execute(delete(resources).where(R.seq == seq))
+
+    @_unavailable
+    def query(self, org: str, rtype: ResourceType, query: Query) -> Page:
+        pushed, rest = compile_filter(rtype.name, query.filter)
+        where = [R.org == org, R.rtype == rtype.name, *pushed]
+        if not query.retained:
+            where.append(R.retained_at.is_(None))
+        column = sort_column(rtype.name, query.sort_by) if query.sort_by else None
+        with self.engine.connect() as conn, conn.begin():
+            if rest is None and (query.sort_by is None or column is not None):
+                return self._query_sql(conn, rtype, query, and_(*where), column)
+            return self._query_scan(conn, rtype, query, and_(*where), rest)
+
+    def _query_sql(
+        self, conn: Connection, rtype: ResourceType, query: Query, where: Any, column: Any
+    ) -> Page:
+        total = conn.scalar(select(func.count()).select_from(resources).where(where)) or 0
+        if query.count == 0:
+            return Page([], total)
+        stmt = select(R.seq, R.data).where(where)
+        offset = query.start_index - 1
+        keyset = query.cursor is not None and column is None
+        if query.cursor:
+            position = _decode_cursor(query.cursor)
+            if keyset and "s" in position:
+                stmt = stmt.where(R.seq > position["s"])
+            offset = position.get("o", 0)
+        if column is not None:
+            order = column.desc().nulls_first() if query.descending else column.asc().nulls_last()
+            stmt = stmt.order_by(order, R.seq)
+        else:
+            stmt = stmt.order_by(R.seq.desc() if query.descending else R.seq)
+        if not keyset:
+            stmt = stmt.offset(offset)
+        rows = conn.execute(stmt.limit(query.count + 1)).all()
+        more = len(rows) > query.count
+        rows = rows[: query.count]
+        docs = {row.seq: json.loads(row.data) for row in rows}
+        self._attach(conn, rtype, docs, query.members)
+        next_cursor = None
+        if query.cursor is not None and more:
+            next_cursor = _encode_cursor(
+                {"s": rows[-1].seq}
+                if keyset and not query.descending
+                else {"o": offset + len(rows)}
+            )
+        return Page(list(docs.values()), total, next_cursor)
+
+    def _query_scan(
+        self, conn: Connection, rtype: ResourceType, query: Query, where: Any, rest: Any
+    ) -> Page:
+        """The reference evaluator over the rows SQL could narrow down to."""
+        rows = conn.execute(select(R.seq, R.data).where(where).order_by(R.seq)).all()
+        docs = {row.seq: json.loads(row.data) for row in rows}
+        self._attach(conn, rtype, docs, True)
+        found = [doc for doc in docs.values() if rest is None or matches(rest, doc)]
+        if query.sort_by is not None:
+            found.sort(key=lambda doc: sort_key(doc, query.sort_by), reverse=query.descending)
+        elif query.descending:
+            found.reverse()
+        offset = query.start_index - 1
+        if query.cursor:
+            position = _decode_cursor(query.cursor)
+            offset = position.get("o", 0)
+        page = found[offset : offset + query.count] if query.count else []
+        if not query.members:
+            for doc in page:
+                doc.pop("members", None)
+        more = offset + len(page) < len(found)
+        next_cursor = (
+            _encode_cursor({"o": offset + len(page)})
+            if query.cursor is not None and more and query.count
+            else None
+        )
+        return Page(page, len(found), next_cursor)

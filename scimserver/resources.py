@@ -1,0 +1,247 @@
+"""The SCIM operations on resources, independent of HTTP: validation, hooks, store.
+
+Every write goes: validate -> (inside the store's transaction) compute the new
+document -> ``scimserver_before_write`` (may amend or veto) -> store -> after
+commit, ``scimserver_after_write``. A failing step raises a ScimError and the
+store writes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import pluggy
+
+from . import events as ev
+from .events import RequestInfo, WriteContext, WriteEvent
+from .protocol import errors
+from .protocol.core_schemas import GROUP_TYPE
+from .protocol.filter import parse_filter
+from .protocol.patch import apply_patch, plan_members
+from .protocol.schema import ResourceType
+from .protocol.validate import check_required, now, schemas_of, validate_resource
+from .store import MemberChange, Page, Query, Resource, Store
+from .tenancy import Integration, Organization
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking: the organization (always), the integration and request."""
+
+    org: Organization
+    integration: Integration | None = None
+    request: RequestInfo | None = None
+
+
+def _operation(before: Resource | None, after: Resource, default: str) -> str:
+    """``deactivate``/``reactivate`` when ``active`` flips, else ``default``."""
+    was = before.get("active", True) if before else True
+    now_active = after.get("active", True)
+    if was is not False and now_active is False:
+        return ev.DEACTIVATE
+    if was is False and now_active is not False:
+        return ev.REACTIVATE
+    return default
+
+
+class Resources:
+    """Create, read, replace, patch, delete and query, for one app."""
+
+    def __init__(self, store: Store, pm: pluggy.PluginManager) -> None:
+        self.store = store
+        self.hook = pm.hook
+
+    # -- hooks ------------------------------------------------------------------
+
+    def _before(
+        self,
+        caller: Caller,
+        operation: str,
+        rtype: ResourceType,
+        resource: Resource,
+        before: Resource | None,
+    ) -> Resource:
+        context = WriteContext(
+            operation, rtype.name, caller.org, caller.integration, caller.request, resource, before
+        )
+        self.hook.scimserver_before_write(context=context)
+        return context.resource
+
+    def _after(
+        self,
+        caller: Caller,
+        operation: str,
+        rtype: ResourceType,
+        id: str,
+        before: Resource | None,
+        after: Resource | None,
+    ) -> None:
+        event = WriteEvent(
+            operation,
+            rtype.name,
+            id,
+            caller.org,
+            caller.integration,
+            caller.request.id if caller.request else None,
+            before,
+            after,
+        )
+        try:
+            self.hook.scimserver_after_write(event=event)
+        except Exception:  # an observer must never fail a committed write
+            log.exception("after_write hook failed for %s %s %s", operation, rtype.name, id)
+
+    # -- operations ---------------------------------------------------------------
+
+    def create(self, caller: Caller, rtype: ResourceType, body: Any) -> Resource:
+        values = validate_resource(body, rtype)
+        stamp = now()
+        resource: Resource = {
+            "schemas": schemas_of(values, rtype),
+            "id": str(uuid.uuid4()),
+            **values,
+            "meta": {"resourceType": rtype.name, "created": stamp, "lastModified": stamp},
+        }
+        resource = self._before(caller, ev.CREATE, rtype, resource, None)
+        resource.pop("password", None)  # accepted, never kept: sign-in is the IdP's job
+        created = self.store.create(caller.org.id, rtype, resource)
+        self._after(caller, ev.CREATE, rtype, created["id"], None, created)
+        return created
+
+    def get(
+        self, caller: Caller, rtype: ResourceType, id: str, *, members: bool = True
+    ) -> Resource:
+        return self.store.get(caller.org.id, rtype, id, members=members)
+
+    def replace(
+        self,
+        caller: Caller,
+        rtype: ResourceType,
+        id: str,
+        body: Any,
+        *,
+        if_match: str | None = None,
+        members: bool = True,
+    ) -> Resource:
+        values = validate_resource(body, rtype)
+        # A PUT without "members" leaves membership alone (an explicit [] clears it):
+        # a client that never sends members must not empty groups by updating a name.
+        is_group = rtype.name == GROUP_TYPE.name
+        with_members = is_group and any(k.lower() == "members" for k in body)
+        seen: dict[str, Resource] = {}
+
+        def mutate(current: Resource) -> Resource:
+            seen["before"] = current
+            resource: Resource = {
+                "schemas": schemas_of(values, rtype),
+                "id": current["id"],
+                **values,
+            }
+            if "active" in current and "active" not in resource:
+                resource["active"] = current["active"]  # absent active keeps its value
+            if not with_members:
+                resource.pop("members", None)
+            resource["meta"] = {**current["meta"], "lastModified": now()}
+            return self._finish(caller, rtype, resource, current, ev.REPLACE)
+
+        updated = self.store.update(
+            caller.org.id, rtype, id, mutate, if_match=if_match, members=with_members
+        )
+        if is_group and members and not with_members:
+            updated = self.store.get(caller.org.id, rtype, id, members=True)
+        self._after(
+            caller,
+            _operation(seen["before"], updated, ev.REPLACE),
+            rtype,
+            id,
+            seen["before"],
+            updated,
+        )
+        return updated
+
+    def patch(
+        self,
+        caller: Caller,
+        rtype: ResourceType,
+        id: str,
+        body: Any,
+        *,
+        if_match: str | None = None,
+        members: bool = True,
+    ) -> Resource:
+        """RFC 7644 §3.5.2. Member-only edits of a Group never read its member list."""
+        plan = plan_members(body, rtype) if rtype.name == GROUP_TYPE.name else None
+        change = plan and MemberChange(plan.replace, plan.add, plan.remove)
+        default_op = ev.MEMBERSHIP if plan and plan.touches_members and not plan.rest else ev.PATCH
+        seen: dict[str, Resource] = {}
+
+        def mutate(current: Resource) -> Resource:
+            seen["before"] = current
+            resource = (
+                plan.apply_rest(current, rtype) if plan else apply_patch(current, body, rtype)
+            )
+            check_required(resource, rtype)
+            resource["schemas"] = schemas_of(resource, rtype)
+            resource["meta"] = {**current["meta"], "lastModified": now()}
+            return self._finish(caller, rtype, resource, current, default_op)
+
+        updated = self.store.update(
+            caller.org.id,
+            rtype,
+            id,
+            mutate,
+            if_match=if_match,
+            members=plan is None,
+            member_change=change,
+        )
+        if plan is not None and members:
+            updated = self.store.get(caller.org.id, rtype, id, members=True)
+        self._after(
+            caller,
+            _operation(seen["before"], updated, default_op),
+            rtype,
+            id,
+            seen["before"],
+            updated,
+        )
+        return updated
+
+    def _finish(
+        self,
+        caller: Caller,
+        rtype: ResourceType,
+        resource: Resource,
+        current: Resource,
+        default_op: str,
+    ) -> Resource:
+        """The last step inside a write: before-hooks, then what is never stored."""
+        operation = _operation(current, resource, default_op)
+        resource = self._before(caller, operation, rtype, resource, current)
+        resource.pop("password", None)
+        return resource
+
+    def delete(
+        self, caller: Caller, rtype: ResourceType, id: str, *, if_match: str | None = None
+    ) -> None:
+        current = self.store.get(caller.org.id, rtype, id, members=False)
+        context = WriteContext(
+            ev.DELETE, rtype.name, caller.org, caller.integration, caller.request, current, current
+        )
+        action = self.hook.scimserver_delete_action(context=context) or "delete"
+        if action == "delete":
+            self.hook.scimserver_before_write(context=context)
+            self.store.delete(caller.org.id, rtype, id, if_match=if_match)
+            self._after(caller, ev.DELETE, rtype, id, current, None)
+            return
+        raise errors.NotImplementedByServer(f"Unknown delete action {action!r}.")
+
+    def query(self, caller: Caller, rtype: ResourceType, query: Query) -> Page:
+        return self.store.query(caller.org.id, rtype, query)
+
+    def parse_filter(self, rtype: ResourceType, text: str | None) -> Any:
+        return parse_filter(text, rtype) if text else None

@@ -1,0 +1,196 @@
+"""The resource endpoints: ``/Users``, ``/Groups`` and whatever else is registered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, g, request
+
+from ..app import server
+from ..protocol import errors
+from ..protocol.etag import etag_matches
+from ..protocol.projection import Projection, parse_projection, project
+from ..protocol.schema import ResourceType
+from ..resources import Caller
+from ..store import Page, Query, Resource
+from .http import LIST_RESPONSE, base_url, empty_response, read_json, scim_response
+
+SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
+
+
+def _caller() -> Caller:
+    return g.caller
+
+
+def _projection(rtype: ResourceType, source: Any = None) -> Projection:
+    source = request.args if source is None else source
+    return parse_projection(rtype, source.get("attributes"), source.get("excludedAttributes"))
+
+
+def render(doc: Resource, rtype: ResourceType, projection: Projection, base: str) -> Resource:
+    """A stored document as a client sees it: absolute URLs, then the projection."""
+    doc["meta"]["location"] = f"{base}{rtype.endpoint}/{doc['id']}"
+    for member in doc.get("members") or ():
+        member["$ref"] = f"{base}/{member.get('type', 'User')}s/{member['value']}"
+    for group in doc.get("groups") or ():
+        group["$ref"] = f"{base}/Groups/{group['value']}"
+    return project(doc, rtype, projection)
+
+
+def _one(doc: Resource, rtype: ResourceType, status: int = 200) -> Response:
+    base = base_url()
+    body = render(doc, rtype, _projection(rtype), base)
+    headers = {"ETag": doc["meta"]["version"]}
+    if status == 201:
+        headers["Location"] = doc["meta"]["location"]
+    return scim_response(body, status, headers)
+
+
+def _int_param(source: Any, name: str, default: int) -> int:
+    raw = source.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except (TypeError, ValueError) as exc:
+        raise errors.InvalidValue(f"{name} must be an integer, got {raw!r}.") from exc
+
+
+def parse_query(rtype: ResourceType, source: Any, projection: Projection) -> Query:
+    """A list or search request's parameters, validated (RFC 7644 §3.4.2, RFC 9865)."""
+    conf = server().config.get("server", {})
+    max_results = int(conf.get("max_results", 1000))
+    filter_text = source.get("filter")
+    if filter_text is not None and not isinstance(filter_text, str):
+        raise errors.InvalidFilter("filter must be a string.")
+    sort_by = None
+    if source.get("sortBy"):
+        sort_by = rtype.resolve_path(str(source["sortBy"]))
+        if sort_by is None or (sort_by.target.multi_valued and sort_by.target.is_complex):
+            raise errors.InvalidValue(f"Cannot sort by {source['sortBy']!r}.")
+    order = str(source.get("sortOrder") or "ascending").lower()
+    if order not in ("ascending", "descending"):
+        raise errors.InvalidValue("sortOrder must be 'ascending' or 'descending'.")
+    cursor = source.get("cursor")
+    if cursor is not None and not isinstance(cursor, str):
+        raise errors.InvalidCursor("cursor must be a string.")
+    count = _int_param(source, "count", int(conf.get("default_count", 100)))
+    return Query(
+        filter=server().resources.parse_filter(rtype, filter_text),
+        sort_by=sort_by,
+        descending=order == "descending",
+        start_index=max(1, _int_param(source, "startIndex", 1)),
+        count=min(max(0, count), max_results),
+        cursor=cursor,
+        members=projection.wants((None, "members")),
+    )
+
+
+def _list_body(
+    pages: list[tuple[ResourceType, Page]], query: Query, projections: dict[str, Projection]
+) -> dict[str, Any]:
+    base = base_url()
+    resources = [
+        render(doc, rtype, projections[rtype.name], base)
+        for rtype, page in pages
+        for doc in page.resources
+    ]
+    body: dict[str, Any] = {
+        "schemas": [LIST_RESPONSE],
+        "totalResults": sum(page.total for _, page in pages),
+        "itemsPerPage": len(resources),
+    }
+    if query.cursor is None:
+        body["startIndex"] = query.start_index
+    else:
+        next_cursor = next((p.next_cursor for _, p in pages if p.next_cursor), None)
+        if next_cursor:
+            body["nextCursor"] = next_cursor
+    body["Resources"] = resources
+    return body
+
+
+def list_resources(rtype: ResourceType) -> Response:
+    projection = _projection(rtype)
+    query = parse_query(rtype, request.args, projection)
+    page = server().resources.query(_caller(), rtype, query)
+    return scim_response(_list_body([(rtype, page)], query, {rtype.name: projection}))
+
+
+def search(rtype: ResourceType | None = None) -> Response:
+    """POST .search (RFC 7644 §3.4.3), per resource type or across all of them."""
+    body = read_json()
+    if not isinstance(body, dict):
+        raise errors.InvalidSyntax("A SearchRequest must be a JSON object.")
+    types = [rtype] if rtype else list(server().registry.resource_types.values())
+    source = {
+        k: (",".join(v) if k in ("attributes", "excludedAttributes") and isinstance(v, list) else v)
+        for k, v in body.items()
+    }
+    pages: list[tuple[ResourceType, Page]] = []
+    projections: dict[str, Projection] = {}
+    query: Query | None = None
+    for each in types:
+        projections[each.name] = _projection(each, source)
+        try:
+            query = parse_query(each, source, projections[each.name])
+        except errors.InvalidFilter:
+            if rtype is not None or len(types) == 1:
+                raise
+            continue  # root search: a type without the attribute matches nothing
+        pages.append((each, server().resources.query(_caller(), each, query)))
+    if query is None:
+        raise errors.InvalidFilter("The filter matches no resource type's attributes.")
+    return scim_response(_list_body(pages, query, projections))
+
+
+def create(rtype: ResourceType) -> Response:
+    doc = server().resources.create(_caller(), rtype, read_json())
+    return _one(doc, rtype, 201)
+
+
+def get(rtype: ResourceType, id: str) -> Response:
+    projection = _projection(rtype)
+    doc = server().resources.get(_caller(), rtype, id, members=projection.wants((None, "members")))
+    wanted = request.headers.get("If-None-Match")
+    if wanted and etag_matches(wanted, doc["meta"]["version"]):
+        return empty_response(304, {"ETag": doc["meta"]["version"]})
+    return _one(doc, rtype)
+
+
+def replace(rtype: ResourceType, id: str) -> Response:
+    projection = _projection(rtype)
+    doc = server().resources.replace(
+        _caller(),
+        rtype,
+        id,
+        _object_body(),
+        if_match=request.headers.get("If-Match"),
+        members=projection.wants((None, "members")),
+    )
+    return _one(doc, rtype)
+
+
+def patch(rtype: ResourceType, id: str) -> Response:
+    projection = _projection(rtype)
+    doc = server().resources.patch(
+        _caller(),
+        rtype,
+        id,
+        _object_body(),
+        if_match=request.headers.get("If-Match"),
+        members=projection.wants((None, "members")),
+    )
+    return _one(doc, rtype)
+
+
+def delete(rtype: ResourceType, id: str) -> Response:
+    server().resources.delete(_caller(), rtype, id, if_match=request.headers.get("If-Match"))
+    return empty_response(204)
+
+
+def _object_body() -> dict[str, Any]:
+    body = read_json()
+    if not isinstance(body, dict):
+        raise errors.InvalidSyntax("The request body must be a JSON object.")
+    return body
