@@ -36,11 +36,13 @@ from pathlib import Path
 from typing import IO, Any
 
 __all__ = [
+    "GunicornServer",
     "PostgresServer",
     "RedisServer",
     "ServerStartError",
     "SlapdServer",
     "free_port",
+    "gunicorn_server",
     "postgres_server",
     "redis_server",
     "slapd_server",
@@ -602,6 +604,52 @@ def slapd_server(
         config_path=config_path,
         _proc=proc,
     )
+    try:
+        _start_on_free_port(server)
+        yield server
+    finally:
+        proc.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------
+# The project's own server under gunicorn, as production runs it
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class GunicornServer(_Server):
+    host: str
+    port: int
+    workers: int
+    _proc: _Process = field(repr=False)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/scim/v2"
+
+    def _argv(self) -> list[str]:
+        return [sys.executable, "-m", "gunicorn", "-w", str(self.workers), "-k", "gthread",
+                "--threads", "8", "-b", f"{self.host}:{self.port}", "wsgi:app"]  # fmt: skip
+
+    def _ready(self) -> bool:
+        # Any HTTP answer (401 without a token) means a worker has booted.
+        try:
+            with socket.create_connection((self.host, self.port), timeout=1) as s:
+                s.sendall(b"GET /scim/v2/ServiceProviderConfig HTTP/1.0\r\n\r\n")
+                return s.recv(16).startswith(b"HTTP/1.")
+        except OSError:
+            return False
+
+
+@contextmanager
+def gunicorn_server(config_path: Path, workers: int = 2) -> Iterator[GunicornServer]:
+    """``gunicorn wsgi:app`` from the repository, on ``config_path``."""
+    tmp = _make_tempdir("gunicorn-")
+    env = {**os.environ, "SCIMSERVER_CONFIG": str(config_path)}
+    proc = _Process("gunicorn", tmp / "gunicorn.log", stop_signal=signal.SIGTERM, cwd=REPO, env=env)
+    server = GunicornServer(host=HOST, port=free_port(), workers=workers, _proc=proc)
     try:
         _start_on_free_port(server)
         yield server

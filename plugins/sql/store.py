@@ -181,9 +181,7 @@ class SqlStore:
                     .order_by(m.c.seq)
                 )
                 for group_seq, mid, mtype in rows:
-                    docs[group_seq].setdefault("members", []).append(
-                        {"value": mid, "type": mtype}
-                    )
+                    docs[group_seq].setdefault("members", []).append({"value": mid, "type": mtype})
 
     def _member_rows(self, conn: Connection, org: str, ids: Iterable[str]) -> dict[str, int]:
         """Row numbers of the member ids that exist in this organization.
@@ -400,7 +398,8 @@ class SqlStore:
                 stmt = stmt.where(R.seq > position["s"])
             offset = position.get("o", 0)
         if column is not None:
-            order = column.desc().nulls_first() if query.descending else column.asc().nulls_last()
+            # Missing values last in both directions, as evaluate.sort_key orders them.
+            order = column.desc().nulls_last() if query.descending else column.asc().nulls_last()
             stmt = stmt.order_by(order, R.seq)
         else:
             stmt = stmt.order_by(R.seq.desc() if query.descending else R.seq)
@@ -429,7 +428,10 @@ class SqlStore:
         self._attach(conn, rtype, docs, True)
         found = [doc for doc in docs.values() if rest is None or matches(rest, doc)]
         if query.sort_by is not None:
-            found.sort(key=lambda doc: sort_key(doc, query.sort_by), reverse=query.descending)
+            found.sort(
+                key=lambda doc: sort_key(doc, query.sort_by, descending=query.descending),
+                reverse=query.descending,
+            )
         elif query.descending:
             found.reverse()
         offset = query.start_index - 1

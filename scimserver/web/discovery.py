@@ -32,8 +32,11 @@ def service_provider_config() -> Response:
             "documentationUri": "https://github.com/scimserver/scimserver#readme",
             "patch": {"supported": True},
             # Bodies above maxPayloadSize get 413 on every endpoint, not only Bulk.
-        "bulk": {"supported": False, "maxOperations": 0,
-                 "maxPayloadSize": int(conf.get("max_payload_bytes", 1_048_576))},
+            "bulk": {
+                "supported": False,
+                "maxOperations": 0,
+                "maxPayloadSize": int(conf.get("max_payload_bytes", 1_048_576)),
+            },
             "filter": {"supported": True, "maxResults": max_results},
             "changePassword": {"supported": False},
             "sort": {"supported": True},
@@ -47,7 +50,7 @@ def service_provider_config() -> Response:
                 "maxPageSize": max_results,
                 "cursorTimeout": 3600,
             },
-                "authenticationSchemes": [
+            "authenticationSchemes": [
                 {
                     "type": "oauthbearertoken",
                     "name": "OAuth Bearer Token",
