@@ -83,7 +83,9 @@ def build_server(config: dict[str, Any]) -> Server:
     control = pm.hook.scimserver_control_store(config=config)
     if control is None:
         raise SetupError("No plugin provides a control store.")
-    return Server(config, pm, registry, store, Tenancy(control), Resources(store, pm))
+    server = Server(config, pm, registry, store, Tenancy(control), Resources(store, pm))
+    pm.hook.scimserver_startup(server=server)
+    return server
 
 
 def create_app(config: dict[str, Any] | str | None = None) -> Flask:

@@ -168,6 +168,23 @@ def integration_list(obj: Context, slug: str) -> None:
         click.echo(f"{each.kind}\tcreated {each.created}")
 
 
+@cli.group()
+def plugins() -> None:
+    """Installed plugins."""
+
+
+@plugins.command("list")
+@click.pass_obj
+def plugins_list(obj: Context) -> None:
+    """Each plugin, where it came from, and the hooks it implements."""
+    from .plugins import origin
+
+    pm = obj.server.pm
+    for name, plugin in sorted(pm.list_name_plugin(), key=lambda item: item[0]):
+        hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or ())
+        click.echo(f"{name}\t{origin(pm, plugin)}\t{', '.join(hooks) or '-'}")
+
+
 def bootstrap_demo(server: Server, base: str) -> None:
     """On an empty control store: a demo Enterprise org with a OneLogin integration."""
     tenancy = server.tenancy

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     import click
     from flask import Flask
 
+    from .app import Server
     from .events import RequestRecord, WriteContext, WriteEvent
     from .protocol.schema import Extension, ResourceType
     from .store import StoreFactory
@@ -60,7 +61,13 @@ def scimserver_after_write(event: WriteEvent) -> None:
 
 @hookspec(firstresult=True)
 def scimserver_delete_action(context: WriteContext) -> str | None:
-    """Answer "delete" or "suspend" for a DELETE (firstresult; default "delete")."""
+    """Answer what a DELETE does (firstresult): "delete" (the default), "suspend"
+    (set active false, stay visible) or "retain" (suspend and hide, RFC 7644 §3.6)."""
+
+
+@hookspec(firstresult=True)
+def scimserver_create_target(context: WriteContext) -> str | None:
+    """Return the id of a retained record a create should revive instead (firstresult)."""
 
 
 @hookspec
@@ -71,6 +78,11 @@ def scimserver_request_done(record: RequestRecord) -> None:
 @hookspec
 def scimserver_cli_commands(cli: click.Group) -> None:
     """Add commands to the ``scimserver`` CLI."""
+
+
+@hookspec
+def scimserver_startup(server: Server) -> None:
+    """Called once per server built: read config, register per-app plugin objects."""
 
 
 @hookspec

@@ -20,6 +20,8 @@ BUILTINS: dict[str, str] = {
     "schemas": "scimserver.default_schemas",
     "auth": "scimserver.default_auth",
     "sql": "scimserver_plugins.sql",
+    "suspend": "scimserver_plugins.suspend",
+    "provlog": "scimserver_plugins.provlog",
 }
 
 
@@ -56,7 +58,7 @@ def build_manager(config: dict[str, Any]) -> pluggy.PluginManager:
 def origin(pm: pluggy.PluginManager, plugin: object) -> str:
     """Where a plugin came from: built-in, a distribution, or config."""
     name = pm.get_name(plugin) or "?"
-    if name in BUILTINS:
+    if name.partition(".")[0] in BUILTINS:  # "suspend.policy": registered by "suspend"
         return "built-in"
     for registered, dist in pm.list_plugin_distinfo():
         if registered is plugin:

@@ -28,6 +28,9 @@ from .tenancy import Integration, Organization
 
 log = logging.getLogger(__name__)
 
+# What a DELETE can do: the answers of scimserver_delete_action.
+DELETE_ACTION, SUSPEND_ACTION, RETAIN_ACTION = "delete", "suspend", "retain"
+
 
 @dataclass(frozen=True)
 class Caller:
@@ -58,6 +61,18 @@ class Resources:
 
     # -- hooks ------------------------------------------------------------------
 
+    @staticmethod
+    def _context(
+        caller: Caller,
+        operation: str,
+        rtype: ResourceType,
+        resource: Resource,
+        before: Resource | None,
+    ) -> WriteContext:
+        return WriteContext(
+            operation, rtype.name, caller.org, caller.integration, caller.request, resource, before
+        )
+
     def _before(
         self,
         caller: Caller,
@@ -66,9 +81,7 @@ class Resources:
         resource: Resource,
         before: Resource | None,
     ) -> Resource:
-        context = WriteContext(
-            operation, rtype.name, caller.org, caller.integration, caller.request, resource, before
-        )
+        context = self._context(caller, operation, rtype, resource, before)
         self.hook.scimserver_before_write(context=context)
         return context.resource
 
@@ -91,10 +104,19 @@ class Resources:
             before,
             after,
         )
-        try:
-            self.hook.scimserver_after_write(event=event)
-        except Exception:  # an observer must never fail a committed write
-            log.exception("after_write hook failed for %s %s %s", operation, rtype.name, id)
+        # Each observer on its own: one failing must neither fail the committed
+        # write nor keep the others from hearing of it.
+        for impl in self.hook.scimserver_after_write.get_hookimpls():
+            try:
+                impl.function(event=event)
+            except Exception:
+                log.exception(
+                    "after_write hook of %s failed for %s %s %s",
+                    impl.plugin_name,
+                    operation,
+                    rtype.name,
+                    id,
+                )
 
     # -- operations ---------------------------------------------------------------
 
@@ -107,11 +129,36 @@ class Resources:
             **values,
             "meta": {"resourceType": rtype.name, "created": stamp, "lastModified": stamp},
         }
+        context = self._context(caller, ev.CREATE, rtype, resource, None)
+        target = self.hook.scimserver_create_target(context=context)
+        if target is not None:
+            return self._revive(caller, rtype, target, values)
         resource = self._before(caller, ev.CREATE, rtype, resource, None)
         resource.pop("password", None)  # accepted, never kept: sign-in is the IdP's job
         created = self.store.create(caller.org.id, rtype, resource)
         self._after(caller, ev.CREATE, rtype, created["id"], None, created)
         return created
+
+    def _revive(self, caller: Caller, rtype: ResourceType, id: str, values: Resource) -> Resource:
+        """A create naming a retained record: same id, the new attributes, active."""
+        seen: dict[str, Resource] = {}
+
+        def mutate(current: Resource) -> Resource:
+            seen["before"] = current
+            resource: Resource = {
+                "schemas": schemas_of(values, rtype),
+                "id": current["id"],
+                "active": True,
+                **values,
+            }
+            resource["meta"] = {**current["meta"], "lastModified": now()}
+            resource = self._before(caller, ev.REVIVE, rtype, resource, current)
+            resource.pop("password", None)
+            return resource
+
+        revived = self.store.update(caller.org.id, rtype, id, mutate, members=False, retain=False)
+        self._after(caller, ev.REVIVE, rtype, id, seen["before"], revived)
+        return revived
 
     def get(
         self, caller: Caller, rtype: ResourceType, id: str, *, members: bool = True
@@ -228,17 +275,38 @@ class Resources:
     def delete(
         self, caller: Caller, rtype: ResourceType, id: str, *, if_match: str | None = None
     ) -> None:
+        """DELETE: what it does is the ``scimserver_delete_action`` hook's answer."""
         current = self.store.get(caller.org.id, rtype, id, members=False)
-        context = WriteContext(
-            ev.DELETE, rtype.name, caller.org, caller.integration, caller.request, current, current
-        )
-        action = self.hook.scimserver_delete_action(context=context) or "delete"
-        if action == "delete":
+        context = self._context(caller, ev.DELETE, rtype, current, current)
+        action = self.hook.scimserver_delete_action(context=context) or DELETE_ACTION
+        if action == DELETE_ACTION:
             self.hook.scimserver_before_write(context=context)
             self.store.delete(caller.org.id, rtype, id, if_match=if_match)
             self._after(caller, ev.DELETE, rtype, id, current, None)
             return
-        raise errors.NotImplementedByServer(f"Unknown delete action {action!r}.")
+        if action not in (SUSPEND_ACTION, RETAIN_ACTION):
+            raise errors.ScimError(f"Unknown delete action {action!r}.", status=500)
+        seen: dict[str, Resource] = {}
+
+        def mutate(stored: Resource) -> Resource:
+            seen["before"] = stored
+            resource = {
+                **stored,
+                "active": False,
+                "meta": {**stored["meta"], "lastModified": now()},
+            }
+            return self._before(caller, ev.SUSPEND, rtype, resource, stored)
+
+        suspended = self.store.update(
+            caller.org.id,
+            rtype,
+            id,
+            mutate,
+            if_match=if_match,
+            members=False,
+            retain=True if action == RETAIN_ACTION else None,
+        )
+        self._after(caller, ev.SUSPEND, rtype, id, seen["before"], suspended)
 
     def query(self, caller: Caller, rtype: ResourceType, query: Query) -> Page:
         return self.store.query(caller.org.id, rtype, query)

@@ -10,19 +10,25 @@ group membership.
 Group ``members`` and User ``groups`` are relations, not document fields: a
 store returns them computed, as ``{"value", "type", "display"}`` elements
 (the web layer adds ``$ref``), and never loads members it was told not to.
+
+Records retained by the suspend policy are hidden from ``get`` and ``query``
+unless asked for; when returned, their ``meta.retained`` holds the instant
+they were retained (the web layer never serves them).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from .protocol.filter_ast import Filter
 from .protocol.patch import Member
 from .protocol.schema import Resolved, ResourceType
 
 Resource = dict[str, Any]
+# Which records a query sees: live ones, live and retained, or retained only.
+Retained = Literal["exclude", "include", "only"]
 
 
 @dataclass(frozen=True)
@@ -54,7 +60,7 @@ class Query:
     count: int = 100  # 0 asks only for totalResults
     cursor: str | None = None  # RFC 9865: "" asks for the first page by cursor
     members: bool = True  # whether Group members are needed in the answer
-    retained: bool = False  # include records retained by the suspend policy
+    retained: Retained = "exclude"  # records retained by the suspend policy
 
 
 @dataclass

@@ -78,6 +78,13 @@ def _decode_cursor(cursor: str) -> dict[str, int]:
     return payload
 
 
+def _doc(data: str, retained_at: str | None) -> Resource:
+    doc = json.loads(data)
+    if retained_at:
+        doc["meta"]["retained"] = retained_at
+    return doc
+
+
 def _lower(value: Any) -> str | None:
     return value.lower() if isinstance(value, str) and value else None
 
@@ -263,7 +270,7 @@ class SqlStore:
         row = conn.execute(stmt).first()
         if row is None or (row.retained_at and not retained):
             raise errors.NotFound(f"{rtype.name} {id!r} not found.")
-        return row.seq, row.version, row.retained_at, json.loads(row.data)
+        return row.seq, row.version, row.retained_at, _doc(row.data, row.retained_at)
 
     def _uniqueness(self, rtype: ResourceType, doc: Resource) -> errors.Uniqueness:
         name = "displayName" if rtype.name == "Group" else "userName"
@@ -337,6 +344,7 @@ class SqlStore:
                 wanted = doc.pop("members", None) if rtype.name == "Group" else None
                 doc.pop("groups", None)
                 doc["meta"]["version"] = weak_etag(version + 1)
+                doc["meta"].pop("retained", None)  # a column, not part of the document
                 if retain is True:
                     retained_at = retained_at or now()
                 elif retain is False:
@@ -355,6 +363,8 @@ class SqlStore:
                     if member_change is not None and not member_change.empty:
                         self._apply_member_change(conn, org, seq, member_change)
                 self._attach(conn, rtype, {seq: doc}, members)
+                if retained_at:
+                    doc["meta"]["retained"] = retained_at
                 return doc
         except IntegrityError as exc:
             raise self._uniqueness(rtype, doc) from exc
@@ -375,8 +385,10 @@ class SqlStore:
     def query(self, org: str, rtype: ResourceType, query: Query) -> Page:
         pushed, rest = compile_filter(rtype.name, query.filter)
         where = [R.org == org, R.rtype == rtype.name, *pushed]
-        if not query.retained:
+        if query.retained == "exclude":
             where.append(R.retained_at.is_(None))
+        elif query.retained == "only":
+            where.append(R.retained_at.is_not(None))
         column = sort_column(rtype.name, query.sort_by) if query.sort_by else None
         with self.engine.connect() as conn, conn.begin():
             if rest is None and (query.sort_by is None or column is not None):
@@ -389,7 +401,7 @@ class SqlStore:
         total = conn.scalar(select(func.count()).select_from(resources).where(where)) or 0
         if query.count == 0:
             return Page([], total)
-        stmt = select(R.seq, R.data).where(where)
+        stmt = select(R.seq, R.data, R.retained_at).where(where)
         offset = query.start_index - 1
         keyset = query.cursor is not None and column is None
         if query.cursor:
@@ -408,7 +420,7 @@ class SqlStore:
         rows = conn.execute(stmt.limit(query.count + 1)).all()
         more = len(rows) > query.count
         rows = rows[: query.count]
-        docs = {row.seq: json.loads(row.data) for row in rows}
+        docs = {row.seq: _doc(row.data, row.retained_at) for row in rows}
         self._attach(conn, rtype, docs, query.members)
         next_cursor = None
         if query.cursor is not None and more:
@@ -423,8 +435,10 @@ class SqlStore:
         self, conn: Connection, rtype: ResourceType, query: Query, where: Any, rest: Any
     ) -> Page:
         """The reference evaluator over the rows SQL could narrow down to."""
-        rows = conn.execute(select(R.seq, R.data).where(where).order_by(R.seq)).all()
-        docs = {row.seq: json.loads(row.data) for row in rows}
+        rows = conn.execute(
+            select(R.seq, R.data, R.retained_at).where(where).order_by(R.seq)
+        ).all()
+        docs = {row.seq: _doc(row.data, row.retained_at) for row in rows}
         self._attach(conn, rtype, docs, True)
         found = [doc for doc in docs.values() if rest is None or matches(rest, doc)]
         if query.sort_by is not None:

@@ -9,6 +9,7 @@ from flask import Blueprint, Flask
 from . import discovery, views
 from .auth import authenticate
 from .errors import init_app as init_errors
+from .record import record, start_clock
 
 PREFIX = "/scim/v2"
 
@@ -18,7 +19,9 @@ def init_app(app: Flask, server: object) -> None:
 
     assert isinstance(server, Server)
     bp = Blueprint("scim", __name__, url_prefix=PREFIX)
+    bp.before_request(start_clock)
     bp.before_request(authenticate)
+    bp.after_request(record)
     bp.add_url_rule("/ServiceProviderConfig", "spc", discovery.service_provider_config)
     bp.add_url_rule("/Schemas", "schemas", discovery.schemas)
     bp.add_url_rule("/Schemas/<path:id>", "schema", discovery.schema)

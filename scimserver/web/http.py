@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Response, request
+from flask import Response, g, request
 
 from ..app import server
 from ..protocol import errors
@@ -26,9 +26,11 @@ def read_json() -> Any:
     if not raw.strip():
         raise errors.InvalidSyntax("The request body is empty.")
     try:
-        return json.loads(raw)
+        body = json.loads(raw)
     except (ValueError, RecursionError) as exc:
         raise errors.InvalidSyntax(f"The request body is not valid JSON: {exc}") from exc
+    g.scim_body = body  # for the request record (userName of a failed create)
+    return body
 
 
 def scim_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

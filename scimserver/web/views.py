@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 from flask import Response, g, request
@@ -38,6 +40,7 @@ def render(doc: Resource, rtype: ResourceType, projection: Projection, base: str
 
 
 def _one(doc: Resource, rtype: ResourceType, status: int = 200) -> Response:
+    g.scim_resource = doc
     base = base_url()
     body = render(doc, rtype, _projection(rtype), base)
     headers = {"ETag": doc["meta"]["version"]}
@@ -149,6 +152,26 @@ def create(rtype: ResourceType) -> Response:
     return _one(doc, rtype, 201)
 
 
+def _stale_id_hint(fn: Callable[..., Response]) -> Callable[..., Response]:
+    """A 404 on a resource id says what an IdP admin can do about it (design.md §5)."""
+
+    @functools.wraps(fn)
+    def wrapper(rtype: ResourceType, id: str) -> Response:
+        try:
+            return fn(rtype, id)
+        except errors.NotFound as exc:
+            key = "userName" if rtype.name == "User" else "displayName"
+            raise errors.NotFound(
+                f"{rtype.name} {id!r} does not exist in this organization. If the identity "
+                f"provider shows 'Provisioning state failed' for it, re-apply its mappings: "
+                f"it looks the {rtype.name.lower()} up again by {key} and carries on with "
+                f"the right id."
+            ) from exc
+
+    return wrapper
+
+
+@_stale_id_hint
 def get(rtype: ResourceType, id: str) -> Response:
     projection = _projection(rtype)
     doc = server().resources.get(_caller(), rtype, id, members=projection.wants((None, "members")))
@@ -158,6 +181,7 @@ def get(rtype: ResourceType, id: str) -> Response:
     return _one(doc, rtype)
 
 
+@_stale_id_hint
 def replace(rtype: ResourceType, id: str) -> Response:
     projection = _projection(rtype)
     doc = server().resources.replace(
@@ -171,6 +195,7 @@ def replace(rtype: ResourceType, id: str) -> Response:
     return _one(doc, rtype)
 
 
+@_stale_id_hint
 def patch(rtype: ResourceType, id: str) -> Response:
     projection = _projection(rtype)
     doc = server().resources.patch(
@@ -184,6 +209,7 @@ def patch(rtype: ResourceType, id: str) -> Response:
     return _one(doc, rtype)
 
 
+@_stale_id_hint
 def delete(rtype: ResourceType, id: str) -> Response:
     server().resources.delete(_caller(), rtype, id, if_match=request.headers.get("If-Match"))
     return empty_response(204)

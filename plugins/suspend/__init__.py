@@ -1,0 +1,1 @@
+"""Built-in plugin: suspend instead of delete (filled in below)."""
