@@ -63,7 +63,34 @@ def _show_token(integration: Integration, token: str, base: str, as_json: bool) 
     click.echo("The token is shown this once; only its hash is kept.")
 
 
-@click.group()
+class PluginGroup(click.Group):
+    """The top-level group; plugins add their commands (``scimserver_cli_commands``)
+    the first time a command is looked up, with the config the operator named."""
+
+    _loaded = False
+
+    def _load(self, ctx: click.Context) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        from .plugins import build_manager
+
+        try:
+            plugin_config = config_mod.load(ctx.params.get("config_path"))
+        except config_mod.ConfigError:
+            plugin_config = {}
+        build_manager(plugin_config).hook.scimserver_cli_commands(cli=self)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        self._load(ctx)
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load(ctx)
+        return super().list_commands(ctx)
+
+
+@click.group(cls=PluginGroup)
 @click.option(
     "--config",
     "config_path",
@@ -229,12 +256,5 @@ def serve(obj: Context, host: str, port: int, workers: int, demo: bool) -> None:
 
 
 def main() -> None:
-    """The ``scimserver`` console script; plugins add their commands first."""
-    try:
-        plugin_config = config_mod.load()
-    except config_mod.ConfigError:
-        plugin_config = {}
-    from .plugins import build_manager
-
-    build_manager(plugin_config).hook.scimserver_cli_commands(cli=cli)
+    """The ``scimserver`` console script."""
     cli()

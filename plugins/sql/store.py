@@ -435,9 +435,7 @@ class SqlStore:
         self, conn: Connection, rtype: ResourceType, query: Query, where: Any, rest: Any
     ) -> Page:
         """The reference evaluator over the rows SQL could narrow down to."""
-        rows = conn.execute(
-            select(R.seq, R.data, R.retained_at).where(where).order_by(R.seq)
-        ).all()
+        rows = conn.execute(select(R.seq, R.data, R.retained_at).where(where).order_by(R.seq)).all()
         docs = {row.seq: _doc(row.data, row.retained_at) for row in rows}
         self._attach(conn, rtype, docs, True)
         found = [doc for doc in docs.values() if rest is None or matches(rest, doc)]
