@@ -124,13 +124,16 @@ def _flatten(messages: Any) -> list[Any]:
 
 def _complex(attr: Attribute, value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise InvalidValue(f"Attribute '{where}' must be an object, got {value!r}.")
+        if attr.sub("value") is not None and isinstance(value, str | int | float):
+            value = {"value": value}  # Entra sends a manager as its bare id
+        else:
+            raise InvalidValue(f"Attribute '{where}' must be an object, got {value!r}.")
     out: dict[str, Any] = {}
     for key, sub_value in value.items():
         sub = attr.sub(key)
         if sub is None:
             raise InvalidSyntax(f"Unknown sub-attribute '{where}.{key}'.")
-        if sub.mutability == READ_ONLY or sub_value is None:
+        if sub.mutability == READ_ONLY or sub_value is None or sub_value == "":
             continue
         out[sub.name] = _scalar(sub, sub_value, f"{where}.{sub.name}")
     return out
@@ -141,11 +144,11 @@ def coerce(attr: Attribute, value: Any, *, element: bool = False, where: str = "
 
     With ``element`` it is one element of a multi-valued attribute. A
     multi-valued attribute given a single object or scalar gets it wrapped.
-    Returns ``None`` for a value that means "unassigned" (null, ``[]``, ``{}``).
+    Returns ``None`` for a value that means "unassigned" (null, ``""``, ``[]``, ``{}``).
     """
     where = where or attr.name
-    if value is None:
-        return None
+    if value is None or value == "":
+        return None  # unassigned; OneLogin templates send "" for an empty placeholder
     if attr.multi_valued and not element:
         items = value if isinstance(value, list) else [value]
         out = [coerce(attr, item, element=True, where=where) for item in items]

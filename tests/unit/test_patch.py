@@ -861,7 +861,6 @@ def test_bad_bodies(patch: Any, expected: type[errors.ScimError]) -> None:
     ("patch", "expected"),
     [
         (body({"op": "add", "path": "members", "value": [{"type": "User"}]}), errors.InvalidValue),
-        (body({"op": "add", "path": "members", "value": "just-an-id"}), errors.InvalidValue),
         (
             body({"op": "add", "path": "members", "value": [{"value": 5, "bogus": 1}]}),
             errors.InvalidSyntax,
@@ -1112,3 +1111,9 @@ def test_plan_rest_errors_surface_in_apply_rest() -> None:
     assert plan is not None
     with pytest.raises(errors.Mutability):
         plan.apply_rest(group(), GROUP_TYPE)
+
+
+def test_a_bare_member_id_is_taken_as_its_value() -> None:
+    # Entra sends single references (a manager, a member) as the bare id.
+    plan = plan_members(body({"op": "add", "path": "members", "value": "just-an-id"}), GROUP_TYPE)
+    assert plan is not None and [m.value for m in plan.add] == ["just-an-id"]
