@@ -22,6 +22,8 @@ BUILTINS: dict[str, str] = {
     "sql": "scimserver_plugins.sql",
     "suspend": "scimserver_plugins.suspend",
     "provlog": "scimserver_plugins.provlog",
+    "redis": "scimserver_plugins.redis_store",
+    "ldap": "scimserver_plugins.ldap_store",
 }
 
 

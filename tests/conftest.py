@@ -17,12 +17,13 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from backends import ENABLED, store_config
 from servers import PostgresServer, postgres_server
 
 from scimserver.app import create_app
 
-BACKENDS = ["sqlite", "postgres"]
 _orgs = itertools.count(1)
+pytest_plugins = ["fixtures_redis", "fixtures_ldap"]
 
 
 @pytest.fixture(scope="session")
@@ -39,22 +40,14 @@ def tmp_root() -> Iterator[Path]:
 
 def backend_config(name: str, request: pytest.FixtureRequest, root: Path) -> dict[str, Any]:
     """The config of a complete server on one backend, control data in SQLite."""
-    control = f"sqlite:///{root / 'control.db'}"
-    if name == "sqlite":
-        store: dict[str, Any] = {"backend": "sql", "sql": {"url": f"sqlite:///{root / 'scim.db'}"}}
-    elif name == "postgres":
-        pg: PostgresServer = request.getfixturevalue("pg")
-        store = {"backend": "sql", "sql": {"url": pg.create_database(f"scim_{next(_orgs)}")}}
-    else:
-        raise ValueError(name)
     return {
         "server": {"public_url": "", "max_payload_bytes": 65536, "max_results": 200},
-        "control": {"url": control},
-        "store": store,
+        "control": {"url": f"sqlite:///{root / 'control.db'}"},
+        "store": store_config(name, request, root),
     }
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
+@pytest.fixture(scope="session", params=ENABLED)
 def backend(request: pytest.FixtureRequest) -> str:
     return request.param
 

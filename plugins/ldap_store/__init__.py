@@ -1,0 +1,1 @@
+"""Built-in plugin: the LDAP directory store."""
