@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, not_, or_, select, true
+from sqlalchemy import ColumnElement, and_, not_, or_, select, true
 from sqlalchemy.sql.elements import ColumnClause
 
 from scimserver.protocol.filter_ast import And, Compare, Filter, Not, Or, Present, ValuePath
@@ -54,6 +54,14 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def _prefix_range(column: Any, prefix: str) -> ColumnElement[bool] | None:
+    """``sw`` as a range, so a btree index serves it (codepoint order on every dialect)."""
+    if not prefix or ord(prefix[-1]) >= 0x10FFFF:
+        return None
+    upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    return and_(column.is_not(None), column >= prefix, column < upper)
+
+
 def _compare(column: Any, lowered: bool, node: Compare) -> ColumnElement[bool] | None:
     value = node.value
     if isinstance(value, datetime):
@@ -67,6 +75,8 @@ def _compare(column: Any, lowered: bool, node: Compare) -> ColumnElement[bool] |
     if node.op in ("co", "sw", "ew"):
         if not lowered:
             return None  # LIKE's case rules differ per dialect; leave it to the evaluator
+        if node.op == "sw" and (ranged := _prefix_range(column, value)) is not None:
+            return ranged
         pattern = _escape_like(value)
         pattern = {"co": f"%{pattern}%", "sw": f"{pattern}%", "ew": f"%{pattern}"}[node.op]
         return and_(column.is_not(None), column.like(pattern, escape="\\"))
@@ -89,57 +99,73 @@ def _indexed_value(rtype: str, attr: Resolved) -> str | None:
     return f"{pair[0]}.{pair[1]}" if pair in INDEXED_VALUES.get(rtype, ()) else None
 
 
-def _value_exists(rtype: str, key: str, node: Compare | Present) -> ColumnElement[bool] | None:
-    v = values.c
-    if isinstance(node, Present):
-        cond: ColumnElement[bool] | None = true()
-    else:
-        if node.op in ("ne",) or node.value is None:
+class _Compiler:
+    """One filter for one organization's resources of one type.
+
+    Conditions on multi-valued values and on members are ``seq IN (subquery)``
+    led by the organization, so the planner starts from the value index rather
+    than probing it once per resource row.
+    """
+
+    def __init__(self, org: str, rtype: str) -> None:
+        self.org, self.rtype = org, rtype
+
+    def node(self, node: Filter) -> ColumnElement[bool] | None:
+        if isinstance(node, And | Or):
+            left, right = self.node(node.left), self.node(node.right)
+            if left is None or right is None:
+                return None
+            return and_(left, right) if isinstance(node, And) else or_(left, right)
+        if isinstance(node, Not):
+            inner = self.node(node.expr)
+            return None if inner is None else not_(inner)
+        if isinstance(node, ValuePath):
+            # Two conditions on one element are not two lookups; only one is pushed.
+            return self.node(node.filter) if isinstance(node.filter, Compare | Present) else None
+        attr = node.attr
+        if self.rtype == "Group" and attr.dotted == "members.value":
+            return self.member(node) if isinstance(node, Compare) else None
+        key = _indexed_value(self.rtype, attr)
+        if key is not None:
+            return self.value(key, node)
+        column = COLUMNS.get(self.rtype, {}).get(attr.dotted)
+        if column is None:
             return None
-        cond = _compare(v.value_ci, True, node)
-        if cond is None:
+        if isinstance(node, Present):
+            col: ColumnClause[Any] = column[0]
+            return col.is_not(None)
+        return _compare(column[0], column[1], node)
+
+    def value(self, key: str, node: Compare | Present) -> ColumnElement[bool] | None:
+        v = values.c
+        if isinstance(node, Present):
+            cond: ColumnElement[bool] | None = true()
+        else:
+            if node.op == "ne" or node.value is None:
+                return None
+            cond = _compare(v.value_ci, True, node)
+            if cond is None:
+                return None
+        return R.seq.in_(
+            select(v.resource_seq).where(
+                v.org == self.org, v.rtype == self.rtype, v.attr == key, cond
+            )
+        )
+
+    def member(self, node: Compare) -> ColumnElement[bool] | None:
+        if node.op != "eq" or not isinstance(node.value, str):
             return None
-    return exists(
-        select(1).where(v.resource_seq == R.seq, v.attr == key, cond)  # type: ignore[arg-type]
-    )
-
-
-def _member_exists(node: Compare) -> ColumnElement[bool] | None:
-    if node.op != "eq" or not isinstance(node.value, str):
-        return None
-    m, member = memberships.c, resources.alias("m_r")
-    return exists(
-        select(1)
-        .select_from(memberships.join(member, member.c.seq == m.member_seq))
-        .where(m.group_seq == R.seq, member.c.id == node.value, member.c.retained_at.is_(None))
-    )
-
-
-def _node(rtype: str, node: Filter) -> ColumnElement[bool] | None:
-    if isinstance(node, And | Or):
-        left, right = _node(rtype, node.left), _node(rtype, node.right)
-        if left is None or right is None:
-            return None
-        return and_(left, right) if isinstance(node, And) else or_(left, right)
-    if isinstance(node, Not):
-        inner = _node(rtype, node.expr)
-        return None if inner is None else not_(inner)
-    if isinstance(node, ValuePath):
-        # Two conditions on one element are not two EXISTS; only one is pushed.
-        return _node(rtype, node.filter) if isinstance(node.filter, Compare | Present) else None
-    attr = node.attr
-    if rtype == "Group" and attr.dotted == "members.value" and isinstance(node, Compare):
-        return _member_exists(node)
-    key = _indexed_value(rtype, attr)
-    if key is not None:
-        return _value_exists(rtype, key, node)
-    column = COLUMNS.get(rtype, {}).get(attr.dotted)
-    if column is None:
-        return None
-    if isinstance(node, Present):
-        col: ColumnClause[Any] = column[0]
-        return col.is_not(None)
-    return _compare(column[0], column[1], node)
+        m, member = memberships.c, resources.alias("m_r")
+        return R.seq.in_(
+            select(m.group_seq)
+            .select_from(memberships.join(member, member.c.seq == m.member_seq))
+            .where(
+                member.c.org == self.org,
+                member.c.rtype.in_(("User", "Group")),
+                member.c.id == node.value,
+                member.c.retained_at.is_(None),
+            )
+        )
 
 
 def _conjuncts(node: Filter) -> list[Filter]:
@@ -149,15 +175,16 @@ def _conjuncts(node: Filter) -> list[Filter]:
 
 
 def compile_filter(
-    rtype: str, node: Filter | None
+    org: str, rtype: str, node: Filter | None
 ) -> tuple[list[ColumnElement[bool]], Filter | None]:
     """SQL conditions for what can be pushed down, and the filter left over."""
     if node is None:
         return [], None
+    compiler = _Compiler(org, rtype)
     pushed: list[ColumnElement[bool]] = []
     rest: Filter | None = None
     for part in _conjuncts(node):
-        sql = _node(rtype, part)
+        sql = compiler.node(part)
         if sql is None:
             rest = part if rest is None else And(rest, part)
         else:

@@ -383,7 +383,7 @@ class SqlStore:
 
     @_unavailable
     def query(self, org: str, rtype: ResourceType, query: Query) -> Page:
-        pushed, rest = compile_filter(rtype.name, query.filter)
+        pushed, rest = compile_filter(org, rtype.name, query.filter)
         where = [R.org == org, R.rtype == rtype.name, *pushed]
         if query.retained == "exclude":
             where.append(R.retained_at.is_(None))

@@ -45,8 +45,8 @@ resources = Table(
     Column("active", Boolean, nullable=True),
     Column("retained_at", String(32), nullable=True),  # set by the suspend policy
     Column("data", Text, nullable=False),
-    UniqueConstraint("org", "rtype", "id", name="uq_scim_resources_id"),
-    UniqueConstraint("org", "rtype", "unique_key", name="uq_scim_resources_key"),
+    Index("ix_scim_resources_id", "org", "rtype", "id", unique=True),
+    Index("ix_scim_resources_key", "org", "rtype", "unique_key", unique=True),
     Index("ix_scim_resources_external_id", "org", "rtype", "external_id"),
     Index("ix_scim_resources_display", "org", "rtype", "display_ci"),
     Index("ix_scim_resources_created", "org", "rtype", "created"),
