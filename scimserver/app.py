@@ -14,6 +14,7 @@ import pluggy
 from flask import Flask, current_app
 
 from . import config as config_mod
+from .metrics import TimedStore
 from .plugins import build_manager
 from .protocol.schema import Extension, Registry, ResourceType
 from .resources import Resources
@@ -73,7 +74,8 @@ def _store(pm: pluggy.PluginManager, config: dict[str, Any]) -> Store:
     if backend not in factories:
         known = ", ".join(sorted(factories)) or "none"
         raise SetupError(f"Unknown store backend {backend!r} (registered: {known}).")
-    return factories[backend].build(config_mod.section(config, f"store.{backend}"))
+    store = factories[backend].build(config_mod.section(config, f"store.{backend}"))
+    return TimedStore(store, backend)  # type: ignore[return-value]
 
 
 def build_server(config: dict[str, Any]) -> Server:

@@ -26,6 +26,7 @@ DEFAULTS: dict[str, Any] = {
         "max_payload_bytes": 1_048_576,
         "max_results": 1000,
         "default_count": 100,
+        "bulk_max_operations": 1000,
     },
     "control": {"url": "sqlite:///var/scimserver.db"},
     "store": {"backend": "sql", "sql": {"url": "sqlite:///var/scimserver.db"}},

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from backends import ENABLED, store_config
 from flask import Flask
 from flask.testing import FlaskClient
-from backends import ENABLED, store_config
 from servers import PostgresServer, postgres_server
 
 from scimserver.app import create_app

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, not_, or_, select, true
+from sqlalchemy import ColumnElement, and_, false, not_, or_, select, true
 from sqlalchemy.sql.elements import ColumnClause
 
 from scimserver.protocol.filter_ast import And, Compare, Filter, Not, Or, Present, ValuePath
@@ -62,9 +62,21 @@ def _prefix_range(column: Any, prefix: str) -> ColumnElement[bool] | None:
     return and_(column.is_not(None), column >= prefix, column < upper)
 
 
+def _sub_millisecond(column: Any, op: str, value: datetime) -> ColumnElement[bool]:
+    """Stored instants are whole milliseconds; compare with one between two of them."""
+    floor = stored_instant(value)  # truncates to the millisecond
+    if op in ("gt", "ge"):
+        return and_(column.is_not(None), column > floor)
+    if op in ("lt", "le"):
+        return and_(column.is_not(None), column <= floor)
+    return false() if op == "eq" else true()
+
+
 def _compare(column: Any, lowered: bool, node: Compare) -> ColumnElement[bool] | None:
     value = node.value
     if isinstance(value, datetime):
+        if value.microsecond % 1000:
+            return _sub_millisecond(column, node.op, value)
         value = stored_instant(value)
     if node.op == "eq" and value is None:
         return column.is_(None)

@@ -7,20 +7,25 @@ writers with ``BEGIN IMMEDIATE``), uniqueness from unique indexes.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import copy
 import functools
 import json
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import Connection, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from scimserver.protocol import errors
+from scimserver.protocol.cursor import (
+    decode_cursor,
+    encode_cursor,
+    key_from_json,
+    key_to_json,
+    resume_after,
+)
 from scimserver.protocol.etag import etag_matches, weak_etag
 from scimserver.protocol.evaluate import matches, sort_key
 from scimserver.protocol.schema import ResourceType
@@ -58,24 +63,6 @@ def _unavailable(fn: Callable[P, T]) -> Callable[P, T]:
 def _chunks(items: list[Any]) -> Iterator[list[Any]]:
     for start in range(0, len(items), CHUNK):
         yield items[start : start + CHUNK]
-
-
-def _encode_cursor(payload: dict[str, int]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> dict[str, int]:
-    try:
-        payload = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
-        raise errors.InvalidCursor(f"Cursor {cursor!r} is not one this server issued.") from exc
-    if (
-        not isinstance(payload, dict)
-        or not all(isinstance(v, int) and v >= 0 for v in payload.values())
-        or not payload.keys() <= {"s", "o"}
-    ):
-        raise errors.InvalidCursor(f"Cursor {cursor!r} is not one this server issued.")
-    return payload
 
 
 def _doc(data: str, retained_at: str | None) -> Resource:
@@ -401,22 +388,20 @@ class SqlStore:
         total = conn.scalar(select(func.count()).select_from(resources).where(where)) or 0
         if query.count == 0:
             return Page([], total)
-        stmt = select(R.seq, R.data, R.retained_at).where(where)
-        offset = query.start_index - 1
-        keyset = query.cursor is not None and column is None
+        sort_value = column if column is not None else R.seq
+        stmt = select(R.seq, R.data, R.retained_at, sort_value.label("sort_value")).where(where)
         if query.cursor:
-            position = _decode_cursor(query.cursor)
-            if keyset and "s" in position:
-                stmt = stmt.where(R.seq > position["s"])
-            offset = position.get("o", 0)
+            stmt = stmt.where(
+                _after(column, query.descending, decode_cursor(query.cursor, ("v", "s")))
+            )
+        elif query.cursor is None:
+            stmt = stmt.offset(query.start_index - 1)
         if column is not None:
             # Missing values last in both directions, as evaluate.sort_key orders them.
             order = column.desc().nulls_last() if query.descending else column.asc().nulls_last()
             stmt = stmt.order_by(order, R.seq)
         else:
             stmt = stmt.order_by(R.seq.desc() if query.descending else R.seq)
-        if not keyset:
-            stmt = stmt.offset(offset)
         rows = conn.execute(stmt.limit(query.count + 1)).all()
         more = len(rows) > query.count
         rows = rows[: query.count]
@@ -424,11 +409,7 @@ class SqlStore:
         self._attach(conn, rtype, docs, query.members)
         next_cursor = None
         if query.cursor is not None and more:
-            next_cursor = _encode_cursor(
-                {"s": rows[-1].seq}
-                if keyset and not query.descending
-                else {"o": offset + len(rows)}
-            )
+            next_cursor = encode_cursor({"v": rows[-1].sort_value, "s": rows[-1].seq})
         return Page(list(docs.values()), total, next_cursor)
 
     def _query_scan(
@@ -438,26 +419,50 @@ class SqlStore:
         rows = conn.execute(select(R.seq, R.data, R.retained_at).where(where).order_by(R.seq)).all()
         docs = {row.seq: _doc(row.data, row.retained_at) for row in rows}
         self._attach(conn, rtype, docs, True)
-        found = [doc for doc in docs.values() if rest is None or matches(rest, doc)]
-        if query.sort_by is not None:
-            found.sort(
-                key=lambda doc: sort_key(doc, query.sort_by, descending=query.descending),
-                reverse=query.descending,
-            )
-        elif query.descending:
+        sort_by, descending = query.sort_by, query.descending
+        found = [
+            (sort_key(doc, sort_by, descending=descending) if sort_by else (), seq, doc)
+            for seq, doc in docs.items()
+            if rest is None or matches(rest, doc)
+        ]
+        if sort_by is not None:
+            found.sort(key=lambda item: item[0], reverse=descending)
+        elif descending:
             found.reverse()
-        offset = query.start_index - 1
+        total = len(found)
         if query.cursor:
-            position = _decode_cursor(query.cursor)
-            offset = position.get("o", 0)
-        page = found[offset : offset + query.count] if query.count else []
+            position = decode_cursor(query.cursor, ("k", "s"))
+            found = resume_after(
+                found,
+                key_from_json(position["k"]),
+                position["s"],
+                descending and sort_by is not None,
+            )
+            if sort_by is None and descending:
+                found = [item for item in found if item[1] < position["s"]]
+        elif query.cursor is None:
+            found = found[query.start_index - 1 :]
+        page = found[: query.count]
         if not query.members:
-            for doc in page:
+            for _, _, doc in page:
                 doc.pop("members", None)
-        more = offset + len(page) < len(found)
-        next_cursor = (
-            _encode_cursor({"o": offset + len(page)})
-            if query.cursor is not None and more and query.count
-            else None
-        )
-        return Page(page, len(found), next_cursor)
+        next_cursor = None
+        if query.cursor is not None and len(found) > len(page) and page:
+            key, seq, _ = page[-1]
+            next_cursor = encode_cursor({"k": key_to_json(key), "s": seq})
+        return Page([doc for _, _, doc in page], total, next_cursor)
+
+
+def _after(column: Any, descending: bool, position: dict[str, Any]) -> Any:
+    """Rows after the cursor's (sort value, seq) in the query's order (nulls last)."""
+    value, seq = position["v"], position["s"]
+    if not isinstance(seq, int):
+        raise errors.InvalidCursor("The cursor's position is malformed.")
+    if column is None:
+        return R.seq < seq if descending else R.seq > seq
+    if value is None:  # past the last value: only the rows without one remain
+        return and_(column.is_(None), R.seq > seq)
+    if not isinstance(value, str | bool | int | float):
+        raise errors.InvalidCursor("The cursor's position is malformed.")
+    beyond = column < value if descending else column > value
+    return or_(beyond, and_(column == value, R.seq > seq), column.is_(None))

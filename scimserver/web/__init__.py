@@ -6,7 +6,7 @@ from functools import partial
 
 from flask import Blueprint, Flask
 
-from . import discovery, views
+from . import bulk, discovery, health, views
 from .auth import authenticate
 from .errors import init_app as init_errors
 from .record import record, start_clock
@@ -28,6 +28,7 @@ def init_app(app: Flask, server: object) -> None:
     bp.add_url_rule("/ResourceTypes", "resource_types", discovery.resource_types)
     bp.add_url_rule("/ResourceTypes/<id>", "resource_type", discovery.resource_type)
     bp.add_url_rule("/.search", "search", views.search, methods=["POST"])
+    bp.add_url_rule("/Bulk", "bulk", bulk.bulk, methods=["POST"])
     for name, rtype in server.registry.resource_types.items():
         path = rtype.endpoint
         bp.add_url_rule(path, f"{name}_list", partial(views.list_resources, rtype))
@@ -41,4 +42,7 @@ def init_app(app: Flask, server: object) -> None:
         bp.add_url_rule(item, f"{name}_patch", partial(views.patch, rtype), methods=["PATCH"])
         bp.add_url_rule(item, f"{name}_delete", partial(views.delete, rtype), methods=["DELETE"])
     app.register_blueprint(bp)
+    app.register_blueprint(health.ops)
+    app.before_request(health.start_timer)
+    app.after_request(health.observe)
     init_errors(app)

@@ -31,10 +31,10 @@ def service_provider_config() -> Response:
             "schemas": [SPC_SCHEMA],
             "documentationUri": "https://github.com/scimserver/scimserver#readme",
             "patch": {"supported": True},
-            # Bodies above maxPayloadSize get 413 on every endpoint, not only Bulk.
+            # maxPayloadSize bounds every request body (413 above it), not only Bulk.
             "bulk": {
-                "supported": False,
-                "maxOperations": 0,
+                "supported": True,
+                "maxOperations": int(conf.get("bulk_max_operations", 1000)),
                 "maxPayloadSize": int(conf.get("max_payload_bytes", 1_048_576)),
             },
             "filter": {"supported": True, "maxResults": max_results},

@@ -1,0 +1,91 @@
+"""POST /Bulk (RFC 7644 §3.7): bulkId references, failOnErrors, limits."""
+
+from __future__ import annotations
+
+from conftest import GROUP, USER, Scim
+
+BULK = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
+
+
+def _bulk(scim: Scim, operations: list[dict], **extra) -> dict:
+    r = scim.post("/Bulk", {"schemas": [BULK], "Operations": operations, **extra})
+    assert r.status_code == 200, r.get_data(as_text=True)
+    return r.get_json()
+
+
+def _user_op(bulk_id: str, name: str) -> dict:
+    return {"method": "POST", "path": "/Users", "bulkId": bulk_id,
+            "data": {"schemas": [USER], "userName": name}}
+
+
+def test_bulk_creates_and_reports_locations(scim: Scim) -> None:
+    body = _bulk(scim, [_user_op("a", "a@x.org"), _user_op("b", "b@x.org")])
+    ops = body["Operations"]
+    assert [o["status"] for o in ops] == ["201", "201"]
+    assert [o["bulkId"] for o in ops] == ["a", "b"]
+    for op in ops:
+        assert scim.get(op["location"].removeprefix("http://localhost/scim/v2")).status_code == 200
+
+
+def test_group_members_may_reference_users_created_later(scim: Scim) -> None:
+    group = {"method": "POST", "path": "/Groups", "bulkId": "g",
+             "data": {"schemas": [GROUP], "displayName": "Team",
+                      "members": [{"value": "bulkId:u1"}, {"value": "bulkId:u2"}]}}
+    body = _bulk(scim, [group, _user_op("u1", "u1@x.org"), _user_op("u2", "u2@x.org")])
+    statuses = {o["bulkId"]: o["status"] for o in body["Operations"]}
+    assert statuses == {"g": "201", "u1": "201", "u2": "201"}
+    gid = next(o for o in body["Operations"] if o["bulkId"] == "g")["location"].rsplit("/", 1)[1]
+    members = scim.get(f"/Groups/{gid}").get_json()["members"]
+    assert len(members) == 2
+
+
+def test_patch_and_delete_through_bulk_ids(scim: Scim) -> None:
+    ops = [_user_op("u", "p@x.org"),
+           {"method": "PATCH", "path": "/Users/bulkId:u",
+            "data": {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                     "Operations": [{"op": "replace", "path": "title", "value": "Boss"}]}}]
+    body = _bulk(scim, ops)
+    assert [o["status"] for o in body["Operations"]] == ["201", "200"]
+    uid = body["Operations"][0]["location"].rsplit("/", 1)[1]
+    assert scim.get(f"/Users/{uid}").get_json()["title"] == "Boss"
+    body = _bulk(scim, [{"method": "DELETE", "path": f"/Users/{uid}"}])
+    assert body["Operations"][0]["status"] == "204"
+
+
+def test_fail_on_errors_stops_after_the_given_count(scim: Scim) -> None:
+    ops = [_user_op("a", "dup@x.org"), _user_op("b", "dup@x.org"), _user_op("c", "dup@x.org"),
+           _user_op("d", "fine@x.org")]
+    body = _bulk(scim, ops, failOnErrors=1)
+    assert [o["status"] for o in body["Operations"]] == ["201", "409"]
+    assert body["Operations"][1]["response"]["scimType"] == "uniqueness"
+    assert scim.get('/Users?filter=userName eq "fine@x.org"').get_json()["totalResults"] == 0
+
+
+def test_unresolvable_and_circular_references_fail_with_409(scim: Scim) -> None:
+    ops = [{"method": "POST", "path": "/Groups", "bulkId": "x",
+            "data": {"schemas": [GROUP], "displayName": "X", "members": [{"value": "bulkId:y"}]}},
+           {"method": "POST", "path": "/Groups", "bulkId": "y",
+            "data": {"schemas": [GROUP], "displayName": "Y", "members": [{"value": "bulkId:x"}]}},
+           {"method": "PATCH", "path": "/Users/bulkId:nobody", "data": {"Operations": []}}]
+    body = _bulk(scim, ops)
+    assert {o["status"] for o in body["Operations"]} == {"409"}
+    assert scim.get("/Groups").get_json()["totalResults"] == 0
+
+
+def test_limits_are_announced_and_enforced(scim: Scim) -> None:
+    spc = scim.get("/ServiceProviderConfig").get_json()["bulk"]
+    assert spc["supported"] is True and spc["maxOperations"] >= 1
+    too_many = [_user_op(f"u{i}", f"u{i}@x.org") for i in range(spc["maxOperations"] + 1)]
+    r = scim.post("/Bulk", {"schemas": [BULK], "Operations": too_many})
+    assert r.status_code == 413
+    big = scim.post("/Bulk", raw="{" + " " * (spc["maxPayloadSize"] + 10) + "}")
+    assert big.status_code == 413
+    assert big.get_json()["status"] == "413"
+
+
+def test_malformed_bulk_requests_are_400(scim: Scim) -> None:
+    for body in ({}, {"Operations": []}, {"Operations": [{"method": "GET", "path": "/Users"}]},
+                 {"Operations": [{"method": "POST", "path": "/Users", "data": {}}]}):
+        r = scim.post("/Bulk", body)
+        assert r.status_code == 400, body
+        assert r.get_json()["scimType"] == "invalidSyntax"
