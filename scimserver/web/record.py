@@ -31,6 +31,7 @@ def _resource_type(endpoint: str) -> str | None:
 
 
 def record(response: Response) -> Response:
+    response.headers["X-Request-Id"] = request_info().id
     hook = server().pm.hook.scimserver_request_done
     if not hook.get_hookimpls():
         return response
