@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -125,26 +126,48 @@ def search(rtype: ResourceType | None = None) -> Response:
     body = read_json()
     if not isinstance(body, dict):
         raise errors.InvalidSyntax("A SearchRequest must be a JSON object.")
-    types = [rtype] if rtype else list(server().registry.resource_types.values())
     source = {
         k: (",".join(v) if k in ("attributes", "excludedAttributes") and isinstance(v, list) else v)
         for k, v in body.items()
     }
-    pages: list[tuple[ResourceType, Page]] = []
+    if rtype is not None:
+        projection = _projection(rtype, source)
+        query = parse_query(rtype, source, projection)
+        page = server().resources.query(_caller(), rtype, query)
+        return scim_response(_list_body([(rtype, page)], query, {rtype.name: projection}))
+    return _root_search(source)
+
+
+def _root_search(source: dict[str, Any]) -> Response:
+    """Across resource types, one index-paged list: the types follow each other in
+    registry order, and a type whose schema lacks a filtered attribute matches nothing."""
+    if source.get("cursor") is not None:
+        raise errors.InvalidValue("Cursor pagination is per resource type; use its .search.")
+    queries: list[tuple[ResourceType, Query]] = []
     projections: dict[str, Projection] = {}
-    query: Query | None = None
-    for each in types:
+    for each in server().registry.resource_types.values():
         projections[each.name] = _projection(each, source)
         try:
-            query = parse_query(each, source, projections[each.name])
+            queries.append((each, parse_query(each, source, projections[each.name])))
         except errors.InvalidFilter:
-            if rtype is not None or len(types) == 1:
-                raise
-            continue  # root search: a type without the attribute matches nothing
-        pages.append((each, server().resources.query(_caller(), each, query)))
-    if query is None:
-        raise errors.InvalidFilter("The filter matches no resource type's attributes.")
-    return scim_response(_list_body(pages, query, projections))
+            continue
+    if not queries:
+        raise errors.InvalidFilter("The filter names attributes no resource type has.")
+    first = queries[0][1]
+    skip, wanted = first.start_index - 1, first.count
+    pages: list[tuple[ResourceType, Page]] = []
+    for each, query in queries:
+        total = server().resources.query(_caller(), each, dataclasses.replace(query, count=0)).total
+        take = min(wanted, max(0, total - skip))
+        page = Page([], total)
+        if take:
+            page = server().resources.query(
+                _caller(), each, dataclasses.replace(query, start_index=skip + 1, count=take)
+            )
+            page.total = total
+        pages.append((each, page))
+        skip, wanted = max(0, skip - total), wanted - len(page.resources)
+    return scim_response(_list_body(pages, first, projections))
 
 
 def create(rtype: ResourceType) -> Response:
