@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from scimserver.protocol.validate import now
 from scimserver.tenancy import Integration, Organization
@@ -14,6 +14,21 @@ from .engine import WRITE, create_tables, make_engine
 from .tables import integrations, organizations
 
 ORG, INT = organizations.c, integrations.c
+BY_TOKEN_HASH = (
+    select(
+        INT.id,
+        INT.kind,
+        INT.created,
+        INT.token_hash,
+        ORG.id.label("org_id"),
+        ORG.slug,
+        ORG.name,
+        ORG.enterprise,
+        ORG.provisioning,
+    )
+    .select_from(integrations.join(organizations, ORG.id == INT.org_id))
+    .where(INT.token_hash == bindparam("token_hash"))
+)
 
 
 def _org(row: Any) -> Organization:
@@ -94,21 +109,7 @@ class SqlControlStore:
     def integration_by_token_hash(self, token_hash: str) -> Integration | None:
         # One indexed read: the token hash is unique, joined to its organization.
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(
-                    INT.id,
-                    INT.kind,
-                    INT.created,
-                    INT.token_hash,
-                    ORG.id.label("org_id"),
-                    ORG.slug,
-                    ORG.name,
-                    ORG.enterprise,
-                    ORG.provisioning,
-                )
-                .select_from(integrations.join(organizations, ORG.id == INT.org_id))
-                .where(INT.token_hash == token_hash)
-            ).first()
+            row = conn.execute(BY_TOKEN_HASH, {"token_hash": token_hash}).first()
         if row is None:
             return None
         org = Organization(

@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -38,6 +38,26 @@ from .tables import INDEXED_VALUES, memberships, resources, values
 
 R, M, V = resources.c, memberships.c, values.c
 CHUNK = 500  # parameters per IN (...) list; SQLite caps a statement's variables
+
+# The statements of the hot paths, built once: building them per call costs
+# more than SQLite takes to run them.
+_GROUP, _MEMBER = resources.alias("g"), resources.alias("m")
+GROUPS_OF = (
+    select(M.member_seq, _GROUP.c.id, _GROUP.c.display)
+    .select_from(memberships.join(_GROUP, _GROUP.c.seq == M.group_seq))
+    .where(M.member_seq.in_(bindparam("seqs", expanding=True)))
+    .order_by(_GROUP.c.seq)
+)
+MEMBERS_OF = (
+    select(M.group_seq, _MEMBER.c.id, _MEMBER.c.rtype)
+    .select_from(memberships.join(_MEMBER, _MEMBER.c.seq == M.member_seq))
+    .where(M.group_seq.in_(bindparam("seqs", expanding=True)), _MEMBER.c.retained_at.is_(None))
+    .order_by(_MEMBER.c.seq)
+)
+LOCATE = select(R.seq, R.version, R.retained_at, R.data).where(
+    R.org == bindparam("org"), R.rtype == bindparam("rtype"), R.id == bindparam("id")
+)
+LOCATE_FOR_UPDATE = LOCATE.with_for_update()
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -153,28 +173,14 @@ class SqlStore:
         if rtype.name == "User":
             for doc in docs.values():
                 doc.pop("groups", None)
-            g = resources.alias("g")
             for chunk in _chunks(seqs):
-                rows = conn.execute(
-                    select(M.member_seq, g.c.id, g.c.display)
-                    .select_from(memberships.join(g, g.c.seq == M.group_seq))
-                    .where(M.member_seq.in_(chunk))
-                    .order_by(g.c.seq)
-                )
-                for member_seq, gid, display in rows:
+                for member_seq, gid, display in conn.execute(GROUPS_OF, {"seqs": chunk}):
                     docs[member_seq].setdefault("groups", []).append(
                         {"value": gid, "display": display, "type": "direct"}
                     )
         elif rtype.name == "Group" and members:
-            m = resources.alias("m")
             for chunk in _chunks(seqs):
-                rows = conn.execute(
-                    select(M.group_seq, m.c.id, m.c.rtype)
-                    .select_from(memberships.join(m, m.c.seq == M.member_seq))
-                    .where(M.group_seq.in_(chunk), m.c.retained_at.is_(None))
-                    .order_by(m.c.seq)
-                )
-                for group_seq, mid, mtype in rows:
+                for group_seq, mid, mtype in conn.execute(MEMBERS_OF, {"seqs": chunk}):
                     docs[group_seq].setdefault("members", []).append({"value": mid, "type": mtype})
 
     def _member_rows(self, conn: Connection, org: str, ids: Iterable[str]) -> dict[str, int]:
@@ -249,12 +255,8 @@ class SqlStore:
         lock: bool,
         retained: bool,
     ) -> tuple[int, int, str | None, Resource]:
-        stmt = select(R.seq, R.version, R.retained_at, R.data).where(
-            R.org == org, R.rtype == rtype.name, R.id == id
-        )
-        if lock:
-            stmt = stmt.with_for_update()
-        row = conn.execute(stmt).first()
+        params = {"org": org, "rtype": rtype.name, "id": id}
+        row = conn.execute(LOCATE_FOR_UPDATE if lock else LOCATE, params).first()
         if row is None or (row.retained_at and not retained):
             raise errors.NotFound(f"{rtype.name} {id!r} not found.")
         return row.seq, row.version, row.retained_at, _doc(row.data, row.retained_at)
