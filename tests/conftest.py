@@ -132,6 +132,25 @@ ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 
+def write_toml(config: dict[str, Any], path: Path) -> Path:
+    """A config dict as a TOML file (sections of scalars, strings and lists)."""
+    lines: list[str] = []
+
+    def section(name: str, values: dict[str, Any]) -> None:
+        scalars = {k: v for k, v in values.items() if not isinstance(v, dict)}
+        if scalars:
+            lines.append(f"[{name}]")
+            lines.extend(f"{k} = {json.dumps(v)}" for k, v in scalars.items())
+        for key, value in values.items():
+            if isinstance(value, dict):
+                section(f"{name}.{key}", value)
+
+    for name, values in config.items():
+        section(name, values)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
 def new_org(app: Flask, *, enterprise: bool = True) -> tuple[str, str]:
     """A fresh Enterprise organization with provisioning on; (slug, token)."""
     tenancy = app.extensions["scimserver"].tenancy

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import USER, Scim, backend_config, new_org
+from conftest import USER, Scim, backend_config, new_org, write_toml
 from flask import Flask
 
 from scimserver.app import create_app
@@ -146,12 +146,7 @@ def test_groups_are_deleted_even_with_the_policy_on(hidden: Scim) -> None:
 
 def _config_file(app: Flask, path: Path) -> str:
     config = app.extensions["scimserver"].config
-    lines = [
-        f'[control]\nurl = "{config["control"]["url"]}"',
-        f'[store]\nbackend = "sql"\n[store.sql]\nurl = "{config["store"]["sql"]["url"]}"',
-    ]
-    path.write_text("\n".join(lines) + "\n")
-    return str(path)
+    return str(write_toml({"control": config["control"], "store": config["store"]}, path))
 
 
 def test_operator_lists_restores_and_purges(hidden: Scim, tmp_path: Path) -> None:
