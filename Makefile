@@ -28,8 +28,9 @@ $(VENV)/.run-deps: setup.cfg pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e .
 	touch $@
 
-$(VENV)/.test-deps: setup.cfg pyproject.toml | $(BIN)/python
+$(VENV)/.test-deps: setup.cfg pyproject.toml tests/plugins/domain_guard/setup.cfg | $(BIN)/python
 	$(BIN)/pip install -q -e ".[all]"
+	$(BIN)/pip install -q -e tests/plugins/domain_guard  # a third-party plugin, installed for real
 	touch $@ $(VENV)/.run-deps
 
 clean:

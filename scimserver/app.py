@@ -15,7 +15,7 @@ from flask import Flask, current_app
 
 from . import config as config_mod
 from .metrics import TimedStore
-from .plugins import build_manager
+from .plugins import build_manager, check
 from .protocol.schema import Extension, Registry, ResourceType
 from .resources import Resources
 from .store import Store, StoreFactory
@@ -87,6 +87,7 @@ def build_server(config: dict[str, Any]) -> Server:
         raise SetupError("No plugin provides a control store.")
     server = Server(config, pm, registry, store, Tenancy(control), Resources(store, pm))
     pm.hook.scimserver_startup(server=server)
+    check(pm)  # per-app objects registered at start-up are checked too
     return server
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .tenancy import Integration, Organization
@@ -54,7 +54,6 @@ class WriteEvent:
     request_id: str | None
     before: dict[str, Any] | None
     after: dict[str, Any] | None
-    changes: frozenset[str] = field(default_factory=frozenset)
 
 
 @dataclass(frozen=True)

@@ -46,21 +46,41 @@ def build_manager(config: dict[str, Any]) -> pluggy.PluginManager:
             pm.register(importlib.import_module(module), name=module)
         except ImportError as exc:
             raise PluginError(f"Cannot import plugin module {module!r}: {exc}") from exc
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(f"Plugin {module!r}: {exc}") from exc
     for name in disabled:
         plugin = pm.get_plugin(name)
         if plugin is not None:
             pm.unregister(plugin)
-    try:
-        pm.check_pending()
-    except pluggy.PluginValidationError as exc:
-        raise PluginError(f"Plugin {exc.plugin!r}: {exc}") from exc
+    check(pm)
     return pm
 
 
+# Hooks the core calls one implementation at a time: a wrapper would never run.
+OBSERVER_HOOKS = ("scimserver_after_write", "scimserver_request_done")
+
+
+def check(pm: pluggy.PluginManager) -> None:
+    """Fail on implementations of hooks that do not exist (a misspelt name), and on
+    wrappers around the observer hooks."""
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(f"Plugin {pm.get_name(exc.plugin)!r}: {exc}") from exc
+    for name in OBSERVER_HOOKS:
+        for impl in getattr(pm.hook, name).get_hookimpls():
+            if impl.wrapper or impl.hookwrapper:
+                raise PluginError(f"Plugin {impl.plugin_name!r}: {name} cannot be a wrapper.")
+
+
 def origin(pm: pluggy.PluginManager, plugin: object) -> str:
-    """Where a plugin came from: built-in, a distribution, or config."""
+    """Where a plugin came from: built-in, a distribution, or config. A per-app
+    object ("suspend.policy") comes from the plugin that registered it ("suspend")."""
     name = pm.get_name(plugin) or "?"
-    if name.partition(".")[0] in BUILTINS:  # "suspend.policy": registered by "suspend"
+    owner, dot, _ = name.partition(".")
+    if dot and pm.get_plugin(owner) is not None:
+        return origin(pm, pm.get_plugin(owner))
+    if name in BUILTINS:
         return "built-in"
     for registered, dist in pm.list_plugin_distinfo():
         if registered is plugin:

@@ -105,8 +105,9 @@ class Resources:
             after,
         )
         # Each observer on its own: one failing must neither fail the committed
-        # write nor keep the others from hearing of it.
-        for impl in self.hook.scimserver_after_write.get_hookimpls():
+        # write nor keep the others from hearing of it. pluggy's call order is the
+        # reverse of its registration list (tryfirst last in the list).
+        for impl in reversed(self.hook.scimserver_after_write.get_hookimpls()):
             try:
                 impl.function(event=event)
             except Exception:

@@ -53,8 +53,9 @@ def record(response: Response) -> Response:
         user_name=_user_name(response),
         duration_ms=(time.perf_counter() - started) * 1000,
     )
-    try:
-        hook(record=entry)
-    except Exception:  # a log that fails must not turn a good answer into a 500
-        log.exception("request_done hook failed")
+    for impl in reversed(hook.get_hookimpls()):
+        try:
+            impl.function(record=entry)
+        except Exception:  # a log that fails must not turn a good answer into a 500
+            log.exception("request_done hook of %s failed", impl.plugin_name)
     return response
