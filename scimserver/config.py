@@ -32,6 +32,7 @@ DEFAULTS: dict[str, Any] = {
     "store": {"backend": "sql", "sql": {"url": "sqlite:///var/scimserver.db"}},
     "plugins": {"modules": [], "disable": []},
     "policy": {"suspend": {"enabled": True, "mode": "hidden"}},
+    "provisioning_log": {"enabled": True, "max_age": "30d", "max_rows": 100000, "prune_every": 500},
 }
 
 
@@ -61,8 +62,16 @@ def _apply_env(config: dict[str, Any], environ: Mapping[str, str]) -> None:
             continue
         parts = name[len(ENV_PREFIX) :].lower().split("_")
         node = config
-        while len(parts) > 1 and isinstance(node.get(parts[0]), dict):
-            node = node[parts.pop(0)]
+        # Walk down the sections; at each level take the longest run of parts that
+        # names one (SCIMSERVER_PROVISIONING_LOG_MAX_AGE -> [provisioning_log] max_age).
+        while len(parts) > 1:
+            for size in range(len(parts) - 1, 0, -1):
+                key = "_".join(parts[:size])
+                if isinstance(node.get(key), dict):
+                    node, parts = node[key], parts[size:]
+                    break
+            else:
+                break
         if node is config:
             continue  # a key needs a section: SCIMSERVER_FOO alone means nothing
         node["_".join(parts)] = _literal(raw)

@@ -23,7 +23,7 @@ from sqlalchemy import (
 
 # Codepoint order on every dialect, so SQL sorts agree with the reference
 # evaluator (PostgreSQL would otherwise sort by the database's locale).
-Key = String(255).with_variant(String(255, collation="C"), "postgresql")
+Key = String(512).with_variant(String(512, collation="C"), "postgresql")  # validate.IDENTIFIER_MAX
 
 metadata = MetaData()
 

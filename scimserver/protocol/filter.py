@@ -134,7 +134,7 @@ def parse_path(text: str, rtype: ResourceType) -> PatchPath:
     "PATCH (Path filter)". Unlike in filters, a bare complex attribute stays
     whole and write-only attributes (``password``) are valid targets.
     """
-    tokens = _tokenize(text, InvalidPath, "path")
+    tokens = _tokenize(text, InvalidPath, "path", InvalidFilter)
     parser = _Parser(tokens, rtype, InvalidPath)
     head = parser.take()
     if head.kind != "word":
@@ -175,8 +175,15 @@ def parse_datetime(text: str) -> datetime:
 # ------------------------------------------------------------------- lexing
 
 
-def _tokenize(text: str, error: type[ScimError], what: str) -> list[_Token]:
-    """Split ``text`` into tokens; JSON strings are decoded here (RFC 8259 §7)."""
+def _tokenize(
+    text: str, error: type[ScimError], what: str, string_error: type[ScimError] | None = None
+) -> list[_Token]:
+    """Split ``text`` into tokens; JSON strings are decoded here (RFC 8259 §7).
+
+    ``string_error`` is raised for a bad string literal: in a PATCH path strings
+    only occur inside the brackets, where errors are filter errors.
+    """
+    string_error = string_error or error
     if not isinstance(text, str):
         raise error(f"the {what} must be a string")
     if len(text) > MAX_LENGTH:
@@ -191,9 +198,9 @@ def _tokenize(text: str, error: type[ScimError], what: str) -> list[_Token]:
         elif kind == "punct":
             tokens.append(_Token(raw, raw, pos))
         elif kind == "str":
-            tokens.append(_Token("str", raw, pos, _decode_string(raw, pos, error)))
+            tokens.append(_Token("str", raw, pos, _decode_string(raw, pos, string_error)))
         else:
-            raise error(f"unterminated string at position {pos + 1} of the {what}")
+            raise string_error(f"unterminated string at position {pos + 1} of the {what}")
     if not tokens:
         raise error(f"the {what} is empty")
     tokens.append(_Token("end", "", len(text)))

@@ -35,8 +35,8 @@ Error choices (RFC 7644 §3.12):
 * an unknown attribute *key* inside a path-less value object:
   ``invalidSyntax`` — the body does not conform to the resource schema, the
   same answer ``validate`` gives for unknown (sub-)attributes in POST/PUT;
-* touching a readOnly attribute, changing an immutable one that has a value,
-  removing a required one: ``mutability``.
+* touching a readOnly attribute, changing an immutable one that has a value:
+  ``mutability``; removing a required one: ``invalidValue`` (as PUT answers).
 
 Other decisions:
 
@@ -151,7 +151,8 @@ def _parse_operation(index: int, raw: Any) -> Operation:
         raise InvalidSyntax(f"{where} must be an object with 'op', 'path' and 'value'.")
     op = _get(raw, "op")
     if not isinstance(op, str) or op.strip().lower() not in OPS:
-        raise InvalidSyntax(f"{where}: 'op' must be one of add, replace, remove; got {op!r}.")
+        got = "nothing" if op is MISSING else repr(op)[:40]
+        raise InvalidSyntax(f"{where}: 'op' must be one of add, replace, remove; got {got}.")
     op = op.strip().lower()
     path = _get(raw, "path")
     if path is MISSING or path is None:
@@ -544,7 +545,8 @@ class _Patcher:
         if op != "remove":
             return
         if (sub or attr).required:
-            raise Mutability(f"'{target.dotted}' is required and cannot be removed.")
+            # "A required value was missing" (RFC 7644 §3.12): the answer PUT gives too.
+            raise InvalidValue(f"'{target.dotted}' is required and cannot be removed.")
         if attr.mutability == IMMUTABLE and self._get(target) is not None:
             raise Mutability(f"'{target.dotted}' is immutable and cannot be removed.")
 

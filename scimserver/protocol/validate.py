@@ -35,6 +35,12 @@ from .schema import (
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 
+# Identifiers every store indexes stay short enough for any index (PostgreSQL's
+# btree entries, LDAP naming); other text is bounded by the payload size.
+IDENTIFIER_MAX = 512
+IDENTIFIERS = frozenset({"userName", "externalId", "displayName", "emails.value", "members.value"})
+
+
 class _Text(fields.String):
     """A string; numbers are taken as their text (IdP templates send them)."""
 
@@ -43,7 +49,15 @@ class _Text(fields.String):
             raise self.make_error("invalid")
         if isinstance(value, int | float):
             return str(value)
-        return super()._deserialize(value, attr, data, **kwargs)
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in text:
+            raise ValidationError("NUL characters are not allowed.")
+        if not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValidationError("A lone UTF-16 surrogate is not text.") from None
+        return text
 
 
 class _Binary(fields.String):
@@ -108,10 +122,18 @@ def now() -> str:
 
 def _scalar(attr: Attribute, value: Any, where: str) -> Any:
     try:
-        return _field(attr).deserialize(value)
+        out = _field(attr).deserialize(value)
     except ValidationError as exc:
         message = "; ".join(str(m) for m in _flatten(exc.messages))
-        raise InvalidValue(f"Attribute '{where}': {message} Got {value!r}.") from exc
+        raise InvalidValue(f"Attribute '{where}': {message} Got {_short(value)}.") from exc
+    if isinstance(out, str) and len(out) > IDENTIFIER_MAX and where in IDENTIFIERS:
+        raise InvalidValue(f"Attribute '{where}' is longer than {IDENTIFIER_MAX} characters.")
+    return out
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _flatten(messages: Any) -> list[Any]:
@@ -127,12 +149,13 @@ def _complex(attr: Attribute, value: Any, where: str) -> dict[str, Any]:
         if attr.sub("value") is not None and isinstance(value, str | int | float):
             value = {"value": value}  # Entra sends a manager as its bare id
         else:
-            raise InvalidValue(f"Attribute '{where}' must be an object, got {value!r}.")
+            raise InvalidValue(f"Attribute '{where}' must be an object, got {_short(value)}.")
     out: dict[str, Any] = {}
     for key, sub_value in value.items():
         sub = attr.sub(key)
         if sub is None:
             raise InvalidSyntax(f"Unknown sub-attribute '{where}.{key}'.")
+        _once(out, sub.name, f"{where}.{sub.name}")
         if sub.mutability == READ_ONLY or sub_value is None or sub_value == "":
             continue
         out[sub.name] = _scalar(sub, sub_value, f"{where}.{sub.name}")
@@ -153,12 +176,21 @@ def coerce(attr: Attribute, value: Any, *, element: bool = False, where: str = "
         items = value if isinstance(value, list) else [value]
         out = [coerce(attr, item, element=True, where=where) for item in items]
         out = [item for item in out if item not in (None, {})]
+        if sum(1 for item in out if isinstance(item, dict) and item.get("primary") is True) > 1:
+            raise InvalidValue(f"Only one '{where}' value may be primary (RFC 7643 §2.4).")
         return out or None
     if attr.type == COMPLEX:
         return _complex(attr, value, where) or None
     if isinstance(value, list | dict):
-        raise InvalidValue(f"Attribute '{where}' takes a single value, got {value!r}.")
+        raise InvalidValue(f"Attribute '{where}' takes a single value, got {_short(value)}.")
     return _scalar(attr, value, where)
+
+
+def _once(seen: dict[str, Any], name: str, where: str) -> None:
+    """The same attribute twice in one object (``userName`` and ``USERNAME``) is
+    ambiguous: which one wins would be an accident of key order."""
+    if name in seen:
+        raise InvalidSyntax(f"Attribute '{where}' is given twice.")
 
 
 def _schema_values(schema: Schema, data: Any, where: str) -> dict[str, Any]:
@@ -169,6 +201,7 @@ def _schema_values(schema: Schema, data: Any, where: str) -> dict[str, Any]:
         attr = schema.attribute(key)
         if attr is None:
             raise InvalidSyntax(f"Unknown attribute '{key}' in schema {schema.id}.")
+        _once(out, attr.name, attr.name)
         if attr.mutability == READ_ONLY:
             continue
         coerced = coerce(attr, value, where=attr.name)
@@ -194,10 +227,12 @@ def validate_resource(body: Any, rtype: ResourceType) -> dict[str, Any]:
         schema = rtype.schema_for(key) if ":" in key else None
         if schema is not None:
             values = _schema_values(schema, value, key)
-            if not rtype.is_extension(schema):
-                out.update(values)
-            elif values:
-                out.setdefault(schema.id, {}).update(values)
+            holder = out if not rtype.is_extension(schema) else out.setdefault(schema.id, {})
+            for name, item in values.items():
+                _once(holder, name, name)
+                holder[name] = item
+            if not holder:
+                out.pop(schema.id, None)
             continue
         resolved = rtype.resolve_path(key)
         if resolved is None or resolved.sub is not None:
@@ -205,6 +240,7 @@ def validate_resource(body: Any, rtype: ResourceType) -> dict[str, Any]:
         attr = resolved.attribute
         if attr.mutability == READ_ONLY:
             continue
+        _once(out.get(resolved.urn, {}) if resolved.urn else out, attr.name, key)
         coerced = coerce(attr, value)
         if coerced is None:
             continue

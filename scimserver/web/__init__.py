@@ -29,6 +29,9 @@ def init_app(app: Flask, server: object) -> None:
     bp.add_url_rule("/ResourceTypes/<id>", "resource_type", discovery.resource_type)
     bp.add_url_rule("/.search", "search", views.search, methods=["POST"])
     bp.add_url_rule("/Bulk", "bulk", bulk.bulk, methods=["POST"])
+    me_methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+    bp.add_url_rule("/Me", "me", views.me, methods=me_methods)
+    bp.add_url_rule("/Me/<path:rest>", "me_rest", views.me, methods=me_methods)
     for name, rtype in server.registry.resource_types.items():
         path = rtype.endpoint
         bp.add_url_rule(path, f"{name}_list", partial(views.list_resources, rtype))

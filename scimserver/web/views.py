@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from flask import Response, g, request
 
@@ -50,14 +52,35 @@ def _one(doc: Resource, rtype: ResourceType, status: int = 200) -> Response:
     return scim_response(body, status, headers)
 
 
+MAX_ID = 255  # ids are server-made (UUIDs); a longer one names nothing
+INT_TEXT = re.compile(r"-?[0-9]{1,400}")
+# Beyond any real collection; keeps OFFSET inside every database's 64-bit range.
+MAX_START_INDEX = 2**62
+SEARCH_FIELDS = frozenset(
+    {
+        "schemas",
+        "attributes",
+        "excludedAttributes",
+        "filter",
+        "sortBy",
+        "sortOrder",
+        "startIndex",
+        "count",
+        "cursor",
+    }
+)
+
+
 def _int_param(source: Any, name: str, default: int) -> int:
+    """An integer parameter: a JSON integer in a body, ASCII digits in a query string."""
     raw = source.get(name)
-    if raw in (None, ""):
+    if raw is None or raw == "":
         return default
-    try:
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and INT_TEXT.fullmatch(raw):
         return int(raw)
-    except (TypeError, ValueError) as exc:
-        raise errors.InvalidValue(f"{name} must be an integer, got {raw!r}.") from exc
+    raise errors.InvalidValue(f"{name} must be an integer, got {str(raw)[:40]!r}.")
 
 
 def parse_query(rtype: ResourceType, source: Any, projection: Projection) -> Query:
@@ -70,8 +93,9 @@ def parse_query(rtype: ResourceType, source: Any, projection: Projection) -> Que
     sort_by = None
     if source.get("sortBy"):
         sort_by = rtype.resolve_path(str(source["sortBy"]))
-        if sort_by is None or (sort_by.target.multi_valued and sort_by.target.is_complex):
-            raise errors.InvalidValue(f"Cannot sort by {source['sortBy']!r}.")
+        if sort_by is None or sort_by.target.is_complex:
+            # A complex attribute sorts only through a sub-attribute (RFC 7644 §3.4.2.3).
+            raise errors.InvalidValue(f"Cannot sort by {str(source['sortBy'])[:80]!r}.")
     order = str(source.get("sortOrder") or "ascending").lower()
     if order not in ("ascending", "descending"):
         raise errors.InvalidValue("sortOrder must be 'ascending' or 'descending'.")
@@ -83,7 +107,7 @@ def parse_query(rtype: ResourceType, source: Any, projection: Projection) -> Que
         filter=server().resources.parse_filter(rtype, filter_text),
         sort_by=sort_by,
         descending=order == "descending",
-        start_index=max(1, _int_param(source, "startIndex", 1)),
+        start_index=min(max(1, _int_param(source, "startIndex", 1)), MAX_START_INDEX),
         count=min(max(0, count), max_results),
         cursor=cursor,
         members=projection.wants((None, "members")),
@@ -114,7 +138,19 @@ def _list_body(
     return body
 
 
+def _check_query_encoding() -> None:
+    """Werkzeug leaves percent-escapes that are not UTF-8 undecoded; a filter built
+    from them would quietly match nothing instead of failing."""
+    text = request.args.get("filter", "")
+    if "%" in text or "\ufffd" in text:
+        try:
+            unquote_to_bytes(request.query_string.replace(b"+", b" ")).decode("utf-8")
+        except UnicodeDecodeError:
+            raise errors.InvalidFilter("The filter is not UTF-8.") from None
+
+
 def list_resources(rtype: ResourceType) -> Response:
+    _check_query_encoding()
     projection = _projection(rtype)
     query = parse_query(rtype, request.args, projection)
     page = server().resources.query(_caller(), rtype, query)
@@ -126,16 +162,38 @@ def search(rtype: ResourceType | None = None) -> Response:
     body = read_json()
     if not isinstance(body, dict):
         raise errors.InvalidSyntax("A SearchRequest must be a JSON object.")
-    source = {
-        k: (",".join(v) if k in ("attributes", "excludedAttributes") and isinstance(v, list) else v)
-        for k, v in body.items()
-    }
+    source = _search_source(body)
     if rtype is not None:
         projection = _projection(rtype, source)
         query = parse_query(rtype, source, projection)
         page = server().resources.query(_caller(), rtype, query)
         return scim_response(_list_body([(rtype, page)], query, {rtype.name: projection}))
     return _root_search(source)
+
+
+def _search_source(body: dict[str, Any]) -> dict[str, Any]:
+    """A SearchRequest's members, checked (RFC 7644 §3.4.3): a misspelt member must not
+    silently widen the search to everything."""
+    unknown = sorted(set(body) - SEARCH_FIELDS)
+    if unknown:
+        raise errors.InvalidSyntax(f"Unknown SearchRequest member {unknown[0][:40]!r}.")
+    schemas = body.get("schemas")
+    if schemas is not None and (not isinstance(schemas, list) or SEARCH_REQUEST not in schemas):
+        raise errors.InvalidSyntax(f"A SearchRequest's schemas must list {SEARCH_REQUEST}.")
+    source = dict(body)
+    for key in ("attributes", "excludedAttributes"):
+        value = body.get(key)
+        if value is None or isinstance(value, str):
+            continue
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise errors.InvalidValue(f"{key} must be a list of attribute names.")
+        source[key] = ",".join(value)
+    if body.get("filter") is not None and not isinstance(body["filter"], str):
+        raise errors.InvalidFilter("filter must be a string.")
+    for key in ("sortBy", "sortOrder"):
+        if body.get(key) is not None and not isinstance(body[key], str):
+            raise errors.InvalidValue(f"{key} must be a string.")
+    return source
 
 
 def _root_search(source: dict[str, Any]) -> Response:
@@ -180,6 +238,12 @@ def _stale_id_hint(fn: Callable[..., Response]) -> Callable[..., Response]:
 
     @functools.wraps(fn)
     def wrapper(rtype: ResourceType, id: str) -> Response:
+        if id == ".search":  # the item rule matched a search endpoint's path
+            raise errors.MethodNotAllowed(
+                f"{rtype.endpoint}/.search takes POST.", headers={"Allow": "POST"}
+            )
+        if len(id) > MAX_ID or "\x00" in id:
+            raise errors.NotFound(f"{rtype.name} ids are at most {MAX_ID} characters.")
         try:
             return fn(rtype, id)
         except errors.NotFound as exc:
@@ -243,3 +307,8 @@ def _object_body() -> dict[str, Any]:
     if not isinstance(body, dict):
         raise errors.InvalidSyntax("The request body must be a JSON object.")
     return body
+
+
+def me(rest: str = "") -> Response:
+    """``/Me`` (RFC 7644 §3.11): a token here is an IdP's, not a user's."""
+    raise errors.NotImplementedByServer("/Me is not supported: tokens belong to integrations.")

@@ -695,7 +695,6 @@ def test_patch_path_target_and_filter_objects() -> None:
         ('emails[type eq "work"] or title pr', "expected '.subAttribute'"),
         ("(userName)", "expected an attribute path"),
         ('"userName"', "expected an attribute path"),
-        ('emails[type eq "work', "unterminated string"),
     ],
 )
 def test_bad_paths_raise_invalid_path(text: str, detail: str) -> None:
@@ -712,6 +711,8 @@ def test_bad_paths_raise_invalid_path(text: str, detail: str) -> None:
         "emails[primary co true]",
         'emails[type eq "work" and]',
         'emails[type eq "work"',
+        'emails[type eq "work',
+        'emails[value eq "a\u0000b"]',
     ],
 )
 def test_bad_filters_inside_a_path_raise_invalid_filter(text: str) -> None:

@@ -666,7 +666,7 @@ def test_failing_second_operation_leaves_input_untouched() -> None:
 def test_failing_operation_in_group_patch_leaves_members_untouched() -> None:
     original = group(ALICE, BOB)
     snapshot = copy.deepcopy(original)
-    with pytest.raises(errors.Mutability):
+    with pytest.raises(errors.InvalidValue):
         patch_group(
             original,
             {"op": "remove", "path": "members"},
@@ -689,8 +689,6 @@ def test_patch_body_is_not_modified() -> None:
 @pytest.mark.parametrize(
     "operation",
     [
-        {"op": "remove", "path": "userName"},
-        {"op": "replace", "path": "userName", "value": None},
         {"op": "replace", "path": "id", "value": "new-id"},
         {"op": "add", "path": "id", "value": "u-1"},
         {"op": "replace", "path": "meta.lastModified", "value": "2024-01-01T00:00:00Z"},
@@ -710,7 +708,6 @@ def test_mutability_violations_on_user(operation: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     "operation",
     [
-        {"op": "remove", "path": "displayName"},
         {"op": "replace", "path": f'members[value eq "{ALICE}"].value', "value": BOB},
         {"op": "replace", "path": f'members[value eq "{ALICE}"]', "value": {"value": BOB}},
         {"op": "remove", "path": f'members[value eq "{ALICE}"].type'},
@@ -1109,7 +1106,7 @@ def test_plan_rest_errors_surface_in_apply_rest() -> None:
         GROUP_TYPE,
     )
     assert plan is not None
-    with pytest.raises(errors.Mutability):
+    with pytest.raises(errors.InvalidValue):
         plan.apply_rest(group(), GROUP_TYPE)
 
 
@@ -1117,3 +1114,16 @@ def test_a_bare_member_id_is_taken_as_its_value() -> None:
     # Entra sends single references (a manager, a member) as the bare id.
     plan = plan_members(body({"op": "add", "path": "members", "value": "just-an-id"}), GROUP_TYPE)
     assert plan is not None and [m.value for m in plan.add] == ["just-an-id"]
+
+
+@pytest.mark.parametrize(
+    "operation",
+    [
+        {"op": "remove", "path": "userName"},
+        {"op": "replace", "path": "userName", "value": None},
+    ],
+)
+def test_removing_a_required_attribute_is_invalid_value(operation: dict[str, Any]) -> None:
+    # "A required value was missing" (RFC 7644 §3.12), as a PUT without it answers.
+    with pytest.raises(errors.InvalidValue):
+        patch_user(operation, resource=user())
