@@ -33,7 +33,7 @@ _metrics_dir = os.environ.setdefault(
 )
 
 
-def child_exit(server, worker):  # noqa: ARG001 - gunicorn's hook signature
+def child_exit(server, worker):  # gunicorn calls it so
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
