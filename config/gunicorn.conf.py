@@ -23,9 +23,7 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 accesslog = "-"
 errorlog = "-"
 # The request id (X-Request-Id, echoed by the app) ties access lines to provisioning log rows.
-access_log_format = (
-    '%(h)s "%(r)s" %(s)s %(B)s %(M)sms rid=%({x-request-id}o)s ua="%(a)s"'
-)
+access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms rid=%({x-request-id}o)s ua="%(a)s"'
 
 # /metrics adds up all workers' samples from this directory.
 _metrics_dir = os.environ.setdefault(
@@ -33,7 +31,7 @@ _metrics_dir = os.environ.setdefault(
 )
 
 
-def child_exit(server, worker):  # gunicorn calls it so
+def child_exit(server, worker):  # gunicorn's server hook: a worker has exited
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
