@@ -30,9 +30,15 @@ def _postgres(request: pytest.FixtureRequest, root: Path) -> dict[str, Any]:
     return {"backend": "sql", "sql": {"url": pg.create_database(f"scim_{uuid.uuid4().hex}")}}
 
 
+def _redis(request: pytest.FixtureRequest, root: Path) -> dict[str, Any]:
+    url = request.getfixturevalue("redis_srv").url
+    return {"backend": "redis", "redis": {"url": url, "key_prefix": f"t{uuid.uuid4().hex[:8]}:"}}
+
+
 STORES: dict[str, StoreConfig] = {
     "sqlite": _sqlite,
     "postgres": _postgres,
+    "redis": _redis,
 }
 
 _wanted = os.environ.get("SCIMSERVER_TEST_BACKENDS")
