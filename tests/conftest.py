@@ -26,6 +26,22 @@ _orgs = itertools.count(1)
 pytest_plugins = ["fixtures_redis", "fixtures_ldap"]
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``one_backend`` check the HTTP layer alone: they run on the first
+    enabled backend, not on each (the suite stays fast as stores are added)."""
+    first = ENABLED[0] if ENABLED else None
+    keep, drop = [], []
+    for item in items:
+        backend = getattr(item, "callspec", None) and item.callspec.params.get("backend")
+        if item.get_closest_marker("one_backend") and backend not in (None, first):
+            drop.append(item)
+        else:
+            keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 @pytest.fixture(scope="session")
 def pg() -> Iterator[PostgresServer]:
     with postgres_server() as server:

@@ -1202,6 +1202,7 @@ def send(w: World, method: str, path: str, case: Bad) -> Any:
 # --------------------------------------------------------------------------- tests
 
 
+@pytest.mark.one_backend
 @pytest.mark.parametrize(("ep", "case"), ENVELOPE)
 def test_bad_json_envelope_is_refused_and_writes_nothing(
     world: World, ep: Endpoint, case: Bad
@@ -1211,6 +1212,7 @@ def test_bad_json_envelope_is_refused_and_writes_nothing(
     world.assert_unchanged()
 
 
+@pytest.mark.one_backend
 @pytest.mark.parametrize("ep", [pytest.param(ep, id=ep.name) for ep in ENDPOINTS])
 def test_the_valid_bodies_behind_the_envelope_cases_succeed(world: World, ep: Endpoint) -> None:
     """Control: each endpoint's valid body, also at exactly maxPayloadSize and with a
@@ -1272,6 +1274,7 @@ def test_bad_filter_in_search_body(world: World, text: str) -> None:
     assert_scim_error(r, 400, "invalidFilter")
 
 
+@pytest.mark.one_backend
 @pytest.mark.parametrize("query", RAW_FILTERS)
 def test_filter_that_is_not_utf8(world: World, query: str) -> None:
     assert_scim_error(world.scim.get("/Users?" + query), 400, "invalidFilter")
@@ -1283,6 +1286,7 @@ def test_bad_group_filter(world: World, text: str) -> None:
     assert_scim_error(r, 400, "invalidFilter")
 
 
+@pytest.mark.one_backend
 @pytest.mark.parametrize(("query", "scim_type"), QUERY_PARAMS)
 @pytest.mark.parametrize("resource", ["Users", "Groups"])
 def test_bad_query_parameter(world: World, resource: str, query: str, scim_type: str) -> None:
@@ -1312,6 +1316,7 @@ def test_huge_but_integer_paging_is_an_ordinary_page(world: World, query: str) -
         assert len(body["Resources"]) == 2
 
 
+@pytest.mark.one_backend
 @pytest.mark.parametrize(("path", "case"), SEARCH_PARAMS)
 def test_bad_search_request(world: World, path: str, case: Bad) -> None:
     r = send(world, "POST", path, case)
@@ -1408,6 +1413,7 @@ AUTH_REQUESTS: list[tuple[str, str, str, str | None]] = [
 ]
 
 
+@pytest.mark.one_backend
 @pytest.mark.parametrize(
     ("auth", "method", "path", "body"),
     [
@@ -1437,6 +1443,7 @@ def test_bad_credentials_are_401_and_write_nothing(
     world.assert_unchanged()
 
 
+@pytest.mark.one_backend
 def test_the_bearer_scheme_is_case_insensitive(world: World) -> None:
     """Control for the cases above (RFC 9110 §11.1: auth schemes are case-insensitive)."""
     for scheme in ("bearer", "BEARER", "Bearer"):
@@ -1478,6 +1485,7 @@ METHODS = [
 ]
 
 
+@pytest.mark.one_backend
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
     [pytest.param(m, p, a, id=f"{m} {p}") for m, p, a in METHODS],
@@ -1522,6 +1530,7 @@ PATHS = [
 ]
 
 
+@pytest.mark.one_backend
 @pytest.mark.parametrize(
     ("method", "path", "body"),
     [pytest.param(m, p, b, id=f"{m} {p[:40]}") for m, p, b in PATHS],
@@ -1532,6 +1541,7 @@ def test_unknown_path_or_id_is_404(world: World, method: str, path: str, body: A
     world.assert_unchanged()
 
 
+@pytest.mark.one_backend
 @pytest.mark.parametrize("path", ["/scim/v1/Users", "/scim/Users", "/Users", "/scim/v2Users"])
 def test_paths_outside_the_base_url_are_404(world: World, path: str) -> None:
     http: FlaskClient = world.scim.http
@@ -1539,6 +1549,7 @@ def test_paths_outside_the_base_url_are_404(world: World, path: str) -> None:
     assert_scim_error(r, 404, None)
 
 
+@pytest.mark.one_backend
 def test_me_is_not_implemented(world: World) -> None:
     """RFC 7644 §3.11: a provider without /Me "SHOULD respond with HTTP status code 501"."""
     assert_scim_error(world.scim.get("/Me"), 501, None)
