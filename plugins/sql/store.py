@@ -288,8 +288,8 @@ class SqlStore:
                 if wanted:
                     rows = self._member_rows(conn, org, (m["value"] for m in wanted))
                     self._insert_members(conn, seq, rows.values())
-                self._attach(conn, rtype, {seq: doc}, True)
-                return doc
+                    self._attach(conn, rtype, {seq: doc}, True)
+                return doc  # a new resource belongs to no group yet: nothing else to read
         except IntegrityError as exc:
             raise self._uniqueness(rtype, doc) from exc
 
