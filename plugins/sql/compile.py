@@ -2,9 +2,10 @@
 
 ``compile_filter`` returns ``(pushed, rest)``: ``pushed`` is an exact SQL
 translation of the top-level conjuncts it can express, ``rest`` the conjuncts
-left for the reference evaluator (``None`` when everything was pushed). Every
-translated comparison is NULL-safe (never SQL NULL), so ``NOT`` and ``ne``
-mean exactly what the evaluator says they mean.
+left for the reference evaluator (``None`` when everything was pushed).
+Comparisons stay plain (``col = ?``, so indexes serve them): a missing value makes
+them SQL NULL, which a WHERE treats as false, as the evaluator does; only
+``NOT`` and ``ne`` must map NULL to false before negating (``_negate``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, not_, or_, select, true
+from sqlalchemy import ColumnElement, and_, false, func, not_, or_, select, true
 from sqlalchemy.sql.elements import ColumnClause
 
 from scimserver.protocol.filter_ast import And, Compare, Filter, Not, Or, Present, ValuePath
@@ -59,16 +60,22 @@ def _prefix_range(column: Any, prefix: str) -> ColumnElement[bool] | None:
     if not prefix or ord(prefix[-1]) >= 0x10FFFF:
         return None
     upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-    return and_(column.is_not(None), column >= prefix, column < upper)
+    return and_(column >= prefix, column < upper)
+
+
+def _negate(condition: ColumnElement[bool]) -> ColumnElement[bool]:
+    """``NOT`` in two-valued logic: a comparison with a missing value (SQL NULL) is
+    false, so its negation is true, as the reference evaluator has it."""
+    return not_(func.coalesce(condition, false()))
 
 
 def _sub_millisecond(column: Any, op: str, value: datetime) -> ColumnElement[bool]:
     """Stored instants are whole milliseconds; compare with one between two of them."""
     floor = stored_instant(value)  # truncates to the millisecond
     if op in ("gt", "ge"):
-        return and_(column.is_not(None), column > floor)
+        return column > floor
     if op in ("lt", "le"):
-        return and_(column.is_not(None), column <= floor)
+        return column <= floor
     return false() if op == "eq" else true()
 
 
@@ -91,9 +98,9 @@ def _compare(column: Any, lowered: bool, node: Compare) -> ColumnElement[bool] |
             return ranged
         pattern = _escape_like(value)
         pattern = {"co": f"%{pattern}%", "sw": f"{pattern}%", "ew": f"%{pattern}"}[node.op]
-        return and_(column.is_not(None), column.like(pattern, escape="\\"))
+        return column.like(pattern, escape="\\")
     if node.op == "ne":
-        return not_(and_(column.is_not(None), column == value))
+        return _negate(column == value)
     ops: dict[str, Callable[[Any], Any]] = {
         "eq": column.__eq__,
         "gt": column.__gt__,
@@ -101,7 +108,7 @@ def _compare(column: Any, lowered: bool, node: Compare) -> ColumnElement[bool] |
         "lt": column.__lt__,
         "le": column.__le__,
     }
-    return and_(column.is_not(None), ops[node.op](value))
+    return ops[node.op](value)
 
 
 def _indexed_value(rtype: str, attr: Resolved) -> str | None:
@@ -130,7 +137,7 @@ class _Compiler:
             return and_(left, right) if isinstance(node, And) else or_(left, right)
         if isinstance(node, Not):
             inner = self.node(node.expr)
-            return None if inner is None else not_(inner)
+            return None if inner is None else _negate(inner)
         if isinstance(node, ValuePath):
             # Two conditions on one element are not two lookups; only one is pushed.
             return self.node(node.filter) if isinstance(node.filter, Compare | Present) else None

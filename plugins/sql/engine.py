@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from .tables import metadata
 
@@ -43,14 +44,64 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
+    # Writers of one process queue here rather than in SQLite's busy handler, which
+    # sleeps between retries; other processes still wait on the file lock.
+    writers = threading.Lock()
+
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
         # A writer takes the write lock up front: two deferred transactions that
         # both try to upgrade would fail at once instead of waiting their turn.
-        write = conn.get_execution_options().get("scimserver_write")
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        if not conn.get_execution_options().get("scimserver_write"):
+            conn.exec_driver_sql("BEGIN")
+            return
+        if not writers.acquire(timeout=30):
+            raise OperationalError("BEGIN IMMEDIATE", None, TimeoutError("write lock"))
+        conn.info["scimserver_writer"] = True
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            _release(conn)
+            raise
 
+    def _release(conn: Any) -> None:
+        if conn.info.pop("scimserver_writer", False):
+            writers.release()
+
+    event.listen(engine, "commit", _release)
+    event.listen(engine, "rollback", _release)
     return engine
+
+
+# SQLite's planner, without statistics, takes (org, rtype) for selective and would
+# read a whole organization for `userName eq x or externalId eq y`. These figures
+# describe a large organization; a later ANALYZE replaces them with measured ones.
+_SQLITE_STATS = {
+    ("scim_resources", "ix_scim_resources_order"): "1000000 100000 50000 50000 1",
+    ("scim_resources", "ix_scim_resources_id"): "1000000 100000 50000 1",
+    ("scim_resources", "ix_scim_resources_key"): "1000000 100000 50000 1",
+    ("scim_resources", "ix_scim_resources_external_id"): "1000000 100000 50000 2",
+    ("scim_resources", "ix_scim_resources_display"): "1000000 100000 50000 2",
+    ("scim_resources", "ix_scim_resources_created"): "1000000 100000 50000 5",
+    ("scim_resources", "ix_scim_resources_modified"): "1000000 100000 50000 5",
+    ("scim_values", "ix_scim_values_lookup"): "1000000 100000 50000 50000 1",
+    ("scim_values", "ix_scim_values_resource"): "1000000 2",
+    ("scim_memberships", "ix_scim_memberships_member"): "1000000 5",
+}
+
+
+def _seed_sqlite_stats(conn: Any) -> None:
+    conn.exec_driver_sql("ANALYZE sqlite_schema")  # creates sqlite_stat1 if missing
+    known = conn.exec_driver_sql(
+        "SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'scim_resources'"
+    ).scalar()
+    if known:
+        return
+    conn.exec_driver_sql(
+        "INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES (?, ?, ?)",
+        [(tbl, idx, stat) for (tbl, idx), stat in _SQLITE_STATS.items()],
+    )
+    conn.exec_driver_sql("ANALYZE sqlite_schema")  # this connection reloads them
 
 
 def create_tables(engine: Engine) -> None:
@@ -59,7 +110,9 @@ def create_tables(engine: Engine) -> None:
         try:
             with engine.connect().execution_options(**WRITE) as conn, conn.begin():
                 metadata.create_all(conn, checkfirst=True)
+                if engine.dialect.name == "sqlite":
+                    _seed_sqlite_stats(conn)
             return
-        except (OperationalError, ProgrammingError):
+        except (OperationalError, ProgrammingError, IntegrityError):
             if attempt == 2:
                 raise

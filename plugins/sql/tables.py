@@ -51,7 +51,8 @@ resources = Table(
     Index("ix_scim_resources_display", "org", "rtype", "display_ci"),
     Index("ix_scim_resources_created", "org", "rtype", "created"),
     Index("ix_scim_resources_modified", "org", "rtype", "modified"),
-    Index("ix_scim_resources_order", "org", "rtype", "seq"),
+    # Live rows in creation order: pages and counts read this index alone.
+    Index("ix_scim_resources_order", "org", "rtype", "retained_at", "seq"),
 )
 
 values = Table(

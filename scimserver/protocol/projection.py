@@ -95,6 +95,8 @@ Selection = frozenset[tuple[Key, str | None]]
 def project(doc: dict[str, Any], rtype: ResourceType, projection: Projection) -> dict[str, Any]:
     """The representation of a stored document a client asked for."""
     include, exclude = projection.include, projection.exclude
+    if include is None and not exclude and doc.keys().isdisjoint(rtype.hidden_keys):
+        return doc  # the default view of a stored document is the document itself
     out: dict[str, Any] = {}
     for key, value in doc.items():
         schema = rtype.schema_for(key) if ":" in key else None

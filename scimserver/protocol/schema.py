@@ -159,6 +159,10 @@ class ResourceType:
     description: str = ""
     aliases: tuple[tuple[str, str], ...] = ()  # (legacy URN, canonical URN)
     _urns: dict[str, Schema] = field(init=False, repr=False, compare=False)
+    # Top-level keys (attribute names, extension URNs) that hold something a default
+    # representation leaves out (returned "never" or "request"), so projection must
+    # walk a document that has one.
+    hidden_keys: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         urns = {self.schema.id.lower(): self.schema}
@@ -166,6 +170,12 @@ class ResourceType:
         for legacy, canonical in self.aliases:
             urns[legacy.lower()] = urns[canonical.lower()]
         object.__setattr__(self, "_urns", urns)
+        hidden = {
+            urn or attr.name
+            for urn, attr in self.attributes()
+            if any(a.returned in (NEVER, REQUEST) for a in (attr, *attr.sub_attributes))
+        }
+        object.__setattr__(self, "hidden_keys", frozenset(hidden))
 
     def schema_for(self, urn: str) -> Schema | None:
         """The core or extension schema with this URN (any case, legacy aliases too)."""
