@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format clean
+.PHONY: run test bench lint format clean
 
 run: $(VENV)/.run-deps
 	$(BIN)/scimserver serve --demo
@@ -12,6 +12,10 @@ test: $(VENV)/.test-deps
 	@if [ "$$(id -u)" = 0 ]; then bash tests/install-debian-deps.sh; fi
 	$(BIN)/ruff check .
 	$(BIN)/pytest
+
+bench: $(VENV)/.test-deps
+	@if [ "$$(id -u)" = 0 ]; then bash tests/install-debian-deps.sh; fi
+	$(BIN)/python bench/run.py
 
 lint: $(VENV)/.test-deps
 	$(BIN)/ruff check .

@@ -7,7 +7,7 @@
 # be running on the standard ports.
 set -euo pipefail
 
-packages=(slapd ldap-utils redis-server postgresql)
+packages=(slapd ldap-utils redis-server postgresql wrk)  # wrk: the load of make bench
 
 missing=()
 for pkg in "${packages[@]}"; do
