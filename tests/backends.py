@@ -35,10 +35,18 @@ def _redis(request: pytest.FixtureRequest, root: Path) -> dict[str, Any]:
     return {"backend": "redis", "redis": {"url": url, "key_prefix": f"t{uuid.uuid4().hex[:8]}:"}}
 
 
+def _ldap(request: pytest.FixtureRequest, root: Path) -> dict[str, Any]:
+    slapd = request.getfixturevalue("slapd_srv")  # fixtures_ldap.py
+    base = f"ou=t{uuid.uuid4().hex[:12]},{slapd.base_dn}"  # created on first use
+    options = {"url": slapd.url, "bind_dn": slapd.bind_dn, "password": slapd.password}
+    return {"backend": "ldap", "ldap": {**options, "base_dn": base}}
+
+
 STORES: dict[str, StoreConfig] = {
     "sqlite": _sqlite,
     "postgres": _postgres,
     "redis": _redis,
+    "ldap": _ldap,
 }
 
 _wanted = os.environ.get("SCIMSERVER_TEST_BACKENDS")
