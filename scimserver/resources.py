@@ -19,7 +19,6 @@ from . import events as ev
 from .events import RequestInfo, WriteContext, WriteEvent
 from .protocol import errors
 from .protocol.core_schemas import GROUP_TYPE
-from .protocol.filter import parse_filter
 from .protocol.patch import apply_patch, plan_members
 from .protocol.schema import ResourceType
 from .protocol.validate import check_required, now, schemas_of, validate_resource
@@ -311,6 +310,3 @@ class Resources:
 
     def query(self, caller: Caller, rtype: ResourceType, query: Query) -> Page:
         return self.store.query(caller.org.id, rtype, query)
-
-    def parse_filter(self, rtype: ResourceType, text: str | None) -> Any:
-        return parse_filter(text, rtype) if text else None

@@ -14,6 +14,7 @@ from flask import Response, g, request
 from ..app import server
 from ..protocol import errors
 from ..protocol.etag import etag_matches
+from ..protocol.filter import parse_filter
 from ..protocol.projection import Projection, parse_projection, project
 from ..protocol.schema import ResourceType
 from ..resources import Caller
@@ -104,7 +105,7 @@ def parse_query(rtype: ResourceType, source: Any, projection: Projection) -> Que
         raise errors.InvalidCursor("cursor must be a string.")
     count = _int_param(source, "count", int(conf.get("default_count", 100)))
     return Query(
-        filter=server().resources.parse_filter(rtype, filter_text),
+        filter=parse_filter(filter_text, rtype) if filter_text else None,
         sort_by=sort_by,
         descending=order == "descending",
         start_index=min(max(1, _int_param(source, "startIndex", 1)), MAX_START_INDEX),
