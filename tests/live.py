@@ -137,3 +137,42 @@ def assert_scim_sanity_passes(live: Live) -> None:
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert "[FAIL]" not in run.stdout and "[ERROR]" not in run.stdout
     assert "All tests passed" in run.stdout
+
+
+def concurrent_member_adds(live: Live, n: int = 40) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A group and ``n`` users, then ``n`` concurrent PATCHes each adding one of them;
+    every PATCH must answer 200. Returns the group (as created) and the users."""
+    schemas = "urn:ietf:params:scim:schemas:core:2.0:"
+    group = call(
+        "POST",
+        f"{live.base}/Groups",
+        live.token,
+        {"schemas": [schemas + "Group"], "displayName": "Crowd", "members": []},
+    ).body
+    users = parallel(
+        n,
+        lambda i: (
+            call(
+                "POST",
+                f"{live.base}/Users",
+                live.token,
+                {"schemas": [schemas + "User"], "userName": f"crowd{i}@x.org"},
+            ).body
+        ),
+    )
+
+    def add(i: int) -> Reply:
+        operation = {"op": "add", "path": "members", "value": [{"value": users[i]["id"]}]}
+        return call(
+            "PATCH",
+            f"{live.base}/Groups/{group['id']}?excludedAttributes=members",
+            live.token,
+            {
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [operation],
+            },
+        )
+
+    statuses = {r.status for r in parallel(n, add)}
+    assert statuses == {200}, statuses
+    return group, users

@@ -10,7 +10,14 @@ from collections.abc import Iterator
 
 import backends
 import pytest
-from live import Live, assert_scim2_tester_passes, assert_scim_sanity_passes, call, live_server
+from live import (
+    Live,
+    assert_scim2_tester_passes,
+    assert_scim_sanity_passes,
+    call,
+    concurrent_member_adds,
+    live_server,
+)
 from live import parallel as _parallel
 
 from scimserver.app import build_server
@@ -46,38 +53,7 @@ def test_racing_creates_of_one_username_give_one_201(live: Live) -> None:
 
 
 def test_concurrent_member_adds_lose_nothing(live: Live) -> None:
-    group = call(
-        "POST",
-        f"{live.base}/Groups",
-        live.token,
-        {"schemas": [GROUP], "displayName": "Crowd", "members": []},
-    ).body
-    users = _parallel(
-        40,
-        lambda i: (
-            call(
-                "POST",
-                f"{live.base}/Users",
-                live.token,
-                {"schemas": [USER], "userName": f"crowd{i}@x.org"},
-            ).body
-        ),
-    )
-
-    def add(i: int):
-        return call(
-            "PATCH",
-            f"{live.base}/Groups/{group['id']}?excludedAttributes=members",
-            live.token,
-            {
-                "schemas": [PATCH_OP],
-                "Operations": [
-                    {"op": "add", "path": "members", "value": [{"value": users[i]["id"]}]}
-                ],
-            },
-        )
-
-    assert {r.status for r in _parallel(40, add)} == {200}
+    group, users = concurrent_member_adds(live)
     members = call("GET", f"{live.base}/Groups/{group['id']}", live.token).body["members"]
     assert {m["value"] for m in members} == {u["id"] for u in users}
     for user in users:

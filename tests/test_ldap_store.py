@@ -27,9 +27,9 @@ from typing import Any
 import ldap3
 import pytest
 from backends import _ldap as ldap_config
-from conftest import ENTERPRISE, GROUP, PATCH_OP, USER, Scim, new_org
+from conftest import ENTERPRISE, GROUP, USER, Scim, new_org
 from fixtures_ldap import ldap_server
-from live import Live, call, live_server, parallel
+from live import Live, call, concurrent_member_adds, live_server, parallel
 from servers import SlapdServer, slapd_server
 
 from scimserver.app import create_app
@@ -1034,34 +1034,7 @@ def test_racing_creates_on_two_workers_leave_one_entry(live: Live, slapd_srv: Sl
 def test_concurrent_member_adds_on_two_workers_land_as_member_values(
     live: Live, slapd_srv: SlapdServer
 ) -> None:
-    group = call(
-        "POST",
-        f"{live.base}/Groups",
-        live.token,
-        {"schemas": [GROUP], "displayName": "Crowd", "members": []},
-    ).body
-    users = parallel(
-        40,
-        lambda i: (
-            call(
-                "POST",
-                f"{live.base}/Users",
-                live.token,
-                {"schemas": [USER], "userName": f"crowd{i}@x.org"},
-            ).body
-        ),
-    )
-
-    def add(i: int) -> Any:
-        ops = [{"op": "add", "path": "members", "value": [{"value": users[i]["id"]}]}]
-        return call(
-            "PATCH",
-            f"{live.base}/Groups/{group['id']}?excludedAttributes=members",
-            live.token,
-            {"schemas": [PATCH_OP], "Operations": ops},
-        )
-
-    assert {r.status for r in parallel(40, add)} == {200}
+    group, users = concurrent_member_adds(live)
     store = _live_store(live)
     entry = one(ldapsearch(slapd_srv, store.dn(live.org, "Group", group["id"]), scope="base"))[1]
     assert sorted(entry["member"]) == sorted(store.dn(live.org, "User", u["id"]) for u in users)

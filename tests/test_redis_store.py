@@ -31,6 +31,7 @@ from live import (
     assert_scim2_tester_passes,
     assert_scim_sanity_passes,
     call,
+    concurrent_member_adds,
     live_server,
     parallel,
 )
@@ -644,38 +645,7 @@ def live(redis_srv: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> It
 def test_concurrent_member_adds_lose_nothing_and_groups_agree(
     live: Live, client: redis.Redis
 ) -> None:
-    group = call(
-        "POST",
-        f"{live.base}/Groups",
-        live.token,
-        {"schemas": [GROUP], "displayName": "Crowd", "members": []},
-    ).body
-    users = parallel(
-        40,
-        lambda i: (
-            call(
-                "POST",
-                f"{live.base}/Users",
-                live.token,
-                {"schemas": [USER], "userName": f"crowd{i}@x.org"},
-            ).body
-        ),
-    )
-
-    def add(i: int) -> Any:
-        return call(
-            "PATCH",
-            f"{live.base}/Groups/{group['id']}?excludedAttributes=members",
-            live.token,
-            {
-                "schemas": [PATCH_OP],
-                "Operations": [
-                    {"op": "add", "path": "members", "value": [{"value": users[i]["id"]}]}
-                ],
-            },
-        )
-
-    assert {r.status for r in parallel(40, add)} == {200}
+    group, users = concurrent_member_adds(live)
     got = call("GET", f"{live.base}/Groups/{group['id']}", live.token).body
     assert {m["value"] for m in got["members"]} == {u["id"] for u in users}
     assert got["meta"]["version"] == 'W/"41"'  # every add was its own write
