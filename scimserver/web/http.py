@@ -58,7 +58,9 @@ def empty_response(status: int, headers: dict[str, str] | None = None) -> Respon
 
 def base_url() -> str:
     """The SCIM base URL: ``[server] public_url`` or the one the request came to."""
-    public = server().config.get("server", {}).get("public_url")
-    if public:
-        return public.rstrip("/")
-    return request.host_url.rstrip("/") + "/scim/v2"
+    base = g.get("scim_base_url")
+    if base is None:
+        public = server().config.get("server", {}).get("public_url")
+        base = public.rstrip("/") if public else request.host_url.rstrip("/") + "/scim/v2"
+        g.scim_base_url = base
+    return base
