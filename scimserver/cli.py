@@ -20,11 +20,14 @@ class Context:
 
     def __init__(self, config_path: str | None) -> None:
         self.config_path = config_path
+        self._config: dict[str, Any] | None = None
         self._server: Server | None = None
 
     @property
     def config(self) -> dict[str, Any]:
-        return config_mod.load(self.config_path)
+        if self._config is None:
+            self._config = config_mod.load(self.config_path)
+        return self._config
 
     @property
     def server(self) -> Server:

@@ -46,10 +46,6 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def token_matches(token: str, stored_hash: str) -> bool:
-    return hmac.compare_digest(hash_token(token), stored_hash)
-
-
 class ControlStore(Protocol):
     """Where organizations and integrations live (SQL by default)."""
 
@@ -123,7 +119,9 @@ class Tenancy:
 
     def authenticate(self, token: str) -> Integration | None:
         """The integration this token belongs to, if its organization may provision."""
-        integration = self.control.integration_by_token_hash(hash_token(token))
-        if integration is None or not token_matches(token, integration.token_hash):
+        digest = hash_token(token)
+        integration = self.control.integration_by_token_hash(digest)
+        # The lookup was by equality; compare again in constant time all the same.
+        if integration is None or not hmac.compare_digest(digest, integration.token_hash):
             return None
         return integration if integration.org.provisioning else None
