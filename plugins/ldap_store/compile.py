@@ -110,25 +110,14 @@ def _string(key: Key, op: str, value: Any) -> str | None:
             "gt": f"({a}=*)", "ge": f"({a}=*)", "lt": FALSE, "le": FALSE,
         }[op]  # fmt: skip
     e = esc(v)
-    if op == "eq":
-        return f"({a}={e})"
-    if op == "ne":
-        return f"(!({a}={e}))"
-    if op == "co":
-        return f"({a}=*{e}*)"
-    if op == "sw":
-        return f"({a}={e}*)"
-    if op == "ew":
-        return f"({a}=*{e})"
-    if op == "ge":
-        return f"({a}>={e})"
-    if op == "le":
-        return f"({a}<={e})"
-    if op == "gt":
-        return f"({a}>={esc(v + chr(0))})"
-    if op == "lt":
-        return None if key.multi else f"(&({a}<={e})(!({a}={e})))"
-    return None
+    if op == "lt" and key.multi:
+        return None
+    return {
+        "eq": f"({a}={e})", "ne": f"(!({a}={e}))", "co": f"({a}=*{e}*)", "sw": f"({a}={e}*)",
+        "ew": f"({a}=*{e})", "ge": f"({a}>={e})", "le": f"({a}<={e})",
+        "gt": f"({a}>={esc(v + chr(0))})",  # the next octet string after v
+        "lt": f"(&({a}<={e})(!({a}={e})))",
+    }.get(op)  # fmt: skip
 
 
 def _boolean(key: Key, op: str, value: Any) -> str | None:
