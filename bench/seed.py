@@ -61,6 +61,12 @@ def _stamp(template: str, n: int, when: str) -> dict[str, Any]:
     return doc
 
 
+COUNT_SQL = (
+    "INSERT INTO scim_counts (org, rtype, shard, live, retained) VALUES (?, 'User', 0, ?, 0) "
+    "ON CONFLICT (org, rtype, shard) DO UPDATE SET live = live + excluded.live"
+)
+
+
 def seed_users(server: Server, org_slug: str, db_path: str, upto: int, log=print) -> float:
     """Make the organization hold seeded users 1..``upto``; returns seconds spent.
 
@@ -114,6 +120,7 @@ def seed_users(server: Server, org_slug: str, db_path: str, upto: int, log=print
         db.execute("BEGIN IMMEDIATE")
         db.executemany(res_sql, res_rows)
         db.executemany(val_sql, val_rows)
+        db.execute(COUNT_SQL, (org.id, len(res_rows)))  # the store's own per-org count
         db.execute("COMMIT")
         n = end + 1
         if (end // BATCH) % 4 == 0 or end == upto:

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import click
     from flask import Flask
 
@@ -66,8 +68,9 @@ def scimserver_delete_action(context: WriteContext) -> str | None:
 
 
 @hookspec(firstresult=True)
-def scimserver_create_target(context: WriteContext) -> str | None:
-    """Return the id of a retained record a create should revive instead (firstresult)."""
+def scimserver_create_targets(contexts: Sequence[WriteContext]) -> list[str | None] | None:
+    """For each create (a Bulk request passes many at once), the id of a retained
+    record it should revive instead, or None (firstresult)."""
 
 
 @hookspec

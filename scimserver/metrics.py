@@ -34,7 +34,7 @@ STORE = Histogram(
     ["backend", "operation"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
-TIMED = ("create", "get", "update", "delete", "query")
+TIMED = ("create", "create_many", "get", "update", "delete", "query")
 
 
 def exposition() -> tuple[bytes, str]:
@@ -53,7 +53,8 @@ class TimedStore:
         self._store = store
         self._backend = backend
         for name in TIMED:
-            setattr(self, name, self._timed(name, getattr(store, name)))
+            if hasattr(store, name):  # create_many is optional
+                setattr(self, name, self._timed(name, getattr(store, name)))
 
     def _timed(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         histogram = STORE.labels(self._backend, name)

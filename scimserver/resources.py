@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +23,7 @@ from .protocol.core_schemas import GROUP_TYPE
 from .protocol.patch import apply_patch, plan_members
 from .protocol.schema import ResourceType
 from .protocol.validate import check_required, now, schemas_of, validate_resource
-from .store import MemberChange, Page, Query, Resource, Store
+from .store import BatchCreates, MemberChange, Page, Query, Resource, Store
 from .tenancy import Integration, Organization
 
 log = logging.getLogger(__name__)
@@ -121,23 +122,77 @@ class Resources:
     # -- operations ---------------------------------------------------------------
 
     def create(self, caller: Caller, rtype: ResourceType, body: Any) -> Resource:
-        values = validate_resource(body, rtype)
+        result = self.create_many(caller, rtype, [body])[0]
+        if isinstance(result, errors.ScimError):
+            raise result
+        return result
+
+    def create_many(
+        self, caller: Caller, rtype: ResourceType, bodies: Sequence[Any]
+    ) -> list[Resource | errors.ScimError]:
+        """Several creates, each atomic on its own and answered on its own (Bulk).
+
+        The suspend policy's lookup and the store's inserts are done for all of
+        them at once; hooks still see one create at a time.
+        """
+        results: list[Resource | errors.ScimError] = []
+        valid: dict[int, Resource] = {}  # index -> validated attributes
+        for index, body in enumerate(bodies):
+            try:
+                valid[index] = validate_resource(body, rtype)
+                results.append(valid[index])
+            except errors.ScimError as error:
+                results.append(error)
         stamp = now()
-        resource: Resource = {
+        contexts = {
+            index: self._context(caller, ev.CREATE, rtype, self._new(rtype, values, stamp), None)
+            for index, values in valid.items()
+        }
+        targets = list(self.hook.scimserver_create_targets(contexts=list(contexts.values())) or ())
+        targets += [None] * (len(contexts) - len(targets))
+        fresh: list[int] = []
+        revived: set[str] = set()
+        for (index, context), target in zip(contexts.items(), targets, strict=False):
+            try:
+                # A record comes back once; a later create naming it meets it live.
+                if target is not None and target not in revived:
+                    revived.add(target)
+                    results[index] = self._revive(caller, rtype, target, valid[index])
+                    continue
+                self.hook.scimserver_before_write(context=context)
+                context.resource.pop("password", None)  # accepted, never kept (the IdP signs in)
+                results[index] = context.resource
+                fresh.append(index)
+            except errors.ScimError as error:
+                results[index] = error
+        created = self._store_many(caller.org.id, rtype, [contexts[i].resource for i in fresh])
+        for index, result in zip(fresh, created, strict=True):
+            results[index] = result
+            if not isinstance(result, errors.ScimError):
+                self._after(caller, ev.CREATE, rtype, result["id"], None, result)
+        return results
+
+    @staticmethod
+    def _new(rtype: ResourceType, values: Resource, stamp: str) -> Resource:
+        return {
             "schemas": schemas_of(values, rtype),
             "id": str(uuid.uuid4()),
             **values,
             "meta": {"resourceType": rtype.name, "created": stamp, "lastModified": stamp},
         }
-        context = self._context(caller, ev.CREATE, rtype, resource, None)
-        target = self.hook.scimserver_create_target(context=context)
-        if target is not None:
-            return self._revive(caller, rtype, target, values)
-        resource = self._before(caller, ev.CREATE, rtype, resource, None)
-        resource.pop("password", None)  # accepted, never kept: sign-in is the IdP's job
-        created = self.store.create(caller.org.id, rtype, resource)
-        self._after(caller, ev.CREATE, rtype, created["id"], None, created)
-        return created
+
+    def _store_many(
+        self, org: str, rtype: ResourceType, docs: list[Resource]
+    ) -> list[Resource | errors.ScimError]:
+        if len(docs) > 1 and isinstance(self.store, BatchCreates):
+            return self.store.create_many(org, rtype, docs)
+        results: list[Resource | errors.ScimError] = []
+        for doc in docs:  # a store without batches: one create at a time
+            try:
+                results.append(self.store.create(org, rtype, doc))
+            except errors.ScimError as error:
+                results.append(error)
+        return results
 
     def _revive(self, caller: Caller, rtype: ResourceType, id: str, values: Resource) -> Resource:
         """A create naming a retained record: same id, the new attributes, active."""

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from .protocol.errors import ScimError
 from .protocol.filter_ast import Filter
 from .protocol.patch import Member
 from .protocol.schema import Resolved, ResourceType
@@ -148,6 +149,22 @@ class Store(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+        ...
+
+
+@runtime_checkable
+class BatchCreates(Protocol):
+    """Optional: a store that inserts many resources at once (Bulk imports).
+
+    The core loops over ``Store.create`` for a store without it.
+    """
+
+    def create_many(
+        self, org: str, rtype: ResourceType, resources: list[Resource]
+    ) -> list[Resource | ScimError]:
+        """Like ``create`` for each resource, in one round of statements: each is
+        inserted or not on its own (a taken name answers its own ``Uniqueness``),
+        and the answers come in the order of ``resources``."""
         ...
 
 

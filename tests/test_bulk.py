@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
 from conftest import GROUP, USER, Scim
 
 BULK = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
@@ -89,3 +92,44 @@ def test_malformed_bulk_requests_are_400(scim: Scim) -> None:
         r = scim.post("/Bulk", body)
         assert r.status_code == 400, body
         assert r.get_json()["scimType"] == "invalidSyntax"
+
+
+def test_consecutive_creates_are_answered_one_by_one(scim: Scim) -> None:
+    scim.user("taken@x.org")
+    ops = [_user_op("a", "a@x.org"), _user_op("b", "TAKEN@x.org"), _user_op("c", "c@x.org"),
+           _user_op("d", "C@X.org"), {**_user_op("e", "e@x.org"), "data": {"schemas": [USER]}}]
+    body = _bulk(scim, ops)
+    assert [(o["bulkId"], o["status"]) for o in body["Operations"]] == [
+        ("a", "201"), ("b", "409"), ("c", "201"), ("d", "409"), ("e", "400")]
+    assert body["Operations"][1]["response"]["scimType"] == "uniqueness"
+    names = [u["userName"] for u in scim.get("/Users").get_json()["Resources"]]
+    assert sorted(names) == ["a@x.org", "c@x.org", "taken@x.org"]
+
+
+def test_a_bulk_create_revives_a_retained_user(scim: Scim) -> None:
+    old = scim.user("back@x.org", externalId="hr-7")
+    assert scim.delete(f"/Users/{old['id']}").status_code == 204
+    ops = [_user_op("n", "new@x.org"), {**_user_op("b", "BACK@x.org")},
+           {**_user_op("x", "other@x.org"), "data": {"schemas": [USER], "userName": "other@x.org",
+                                                     "externalId": "hr-7"}}]
+    body = _bulk(scim, ops)
+    # the first create naming the retained user revives it; the next meets it live
+    assert [o["status"] for o in body["Operations"]] == ["201", "201", "201"]
+    revived = body["Operations"][1]["location"].rsplit("/", 1)[1]
+    assert revived == old["id"]
+    assert body["Operations"][2]["location"].rsplit("/", 1)[1] != old["id"]
+    assert scim.get(f"/Users/{old['id']}").get_json()["userName"] == "BACK@x.org"
+
+
+def test_racing_imports_of_the_same_names_create_each_once(scim: Scim) -> None:
+    names = [f"race-{n:03d}@x.org" for n in range(120)]
+    orders = [names, names[::-1], names[40:] + names[:40]]
+
+    def run(order: list[str]) -> list[str]:
+        client = Scim(scim.app, scim.token, scim.org)  # a test client per thread
+        return [o["status"] for o in _bulk(client, [_user_op(n, n) for n in order])["Operations"]]
+
+    with ThreadPoolExecutor(len(orders)) as pool:
+        statuses = [s for result in pool.map(run, orders) for s in result]
+    assert Counter(statuses) == {"201": len(names), "409": len(names) * (len(orders) - 1)}
+    assert scim.get("/Users?count=0").get_json()["totalResults"] == len(names)

@@ -658,8 +658,8 @@ REVIVE_BY_EXTERNAL_ID = """
 
 
     @hookimpl
-    def scimserver_create_target(context):
-        return TARGETS.get(context.resource.get("externalId"))
+    def scimserver_create_targets(contexts):
+        return [TARGETS.get(context.resource.get("externalId")) for context in contexts]
 
 
     @hookimpl
@@ -669,7 +669,7 @@ REVIVE_BY_EXTERNAL_ID = """
 """
 
 
-def test_hook_create_target_revives_an_existing_record(
+def test_hook_create_targets_revives_an_existing_record(
     plugin_module: Callable[..., str], make_app: Callable[..., Flask]
 ) -> None:
     name = plugin_module("tp_target", REVIVE_BY_EXTERNAL_ID)

@@ -25,7 +25,7 @@ from scimserver.protocol.filter import parse_filter
 from scimserver.protocol.patch import Member
 from scimserver.protocol.schema import ResourceType
 from scimserver.protocol.validate import now, schemas_of, validate_resource
-from scimserver.store import MemberChange, Mutation, Page, Query, Resource, Store
+from scimserver.store import BatchCreates, MemberChange, Mutation, Page, Query, Resource, Store
 
 # -- backends ------------------------------------------------------------------
 # Every backend of tests/backends.py, built the way the app builds it.
@@ -404,6 +404,42 @@ def test_create_with_a_taken_name_is_refused_and_writes_nothing(
     assert "groups" not in store.get(org, USER_TYPE, member["id"])
     assert ids(query(store, org, rtype, f'{NAME[rtype.name]} eq "{taken}"')) == [first["id"]]
     assert store.get(org, rtype, first["id"]) == first
+
+
+def batch_store(store: Store) -> BatchCreates:
+    if not isinstance(store, BatchCreates):
+        pytest.skip("this store has no create_many: the core creates one at a time")
+    return store
+
+
+def test_create_many_answers_each_resource_on_its_own_in_order(store: Store, org: str) -> None:
+    batch = batch_store(store)
+    store.create(org, USER_TYPE, user_doc("taken@example.com"))
+    docs = [
+        user_doc("one@example.com", emails=[{"value": "one@example.com"}], externalId="e1"),
+        user_doc("TAKEN@example.com", externalId="clash"),
+        user_doc("two@example.com"),
+        user_doc("Two@Example.com", externalId="clash"),  # the batch's own name, other case
+    ]
+    results = batch.create_many(org, USER_TYPE, copy.deepcopy(docs))
+    assert [type(r).__name__ for r in results] == ["dict", "Uniqueness", "dict", "Uniqueness"]
+    for doc, stored in zip(docs, results, strict=True):
+        if isinstance(stored, dict):
+            assert stored == {**doc, "meta": {**doc["meta"], "version": version(1)}}
+            assert store.get(org, USER_TYPE, doc["id"]) == stored
+    assert ids(query(store, org, USER_TYPE, 'emails.value eq "ONE@example.com"')) == [docs[0]["id"]]
+    assert ids(query(store, org, USER_TYPE, 'externalId eq "clash"', retained="include")) == []
+    assert query(store, org, USER_TYPE, count=0).total == 3
+
+
+def test_create_many_groups_get_their_members(store: Store, org: str) -> None:
+    batch = batch_store(store)
+    user = store.create(org, USER_TYPE, user_doc("member@example.com"))
+    results = batch.create_many(
+        org, GROUP_TYPE, [group_doc("With", [user["id"], "no-such-id"]), group_doc("Without")]
+    )
+    assert [members_of(r) for r in results] == [[user["id"]], []]  # type: ignore[arg-type]
+    assert groups_of(store.get(org, USER_TYPE, user["id"])) == [results[0]["id"]]  # type: ignore[index]
 
 
 @pytest.mark.parametrize(("rtype", "taken", "clash"), CLASHES)

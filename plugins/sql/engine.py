@@ -6,11 +6,13 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, func, insert, inspect, literal, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
-from .tables import metadata
+from .tables import counts, metadata, resources
+
+R = resources.c
 
 WRITE = {"scimserver_write": True}
 
@@ -104,12 +106,31 @@ def _seed_sqlite_stats(conn: Any) -> None:
     conn.exec_driver_sql("ANALYZE sqlite_schema")  # this connection reloads them
 
 
+def _backfill_counts(conn: Any) -> None:
+    """Count the rows of a database made before scim_counts existed."""
+    conn.execute(
+        insert(counts).from_select(
+            ["org", "rtype", "shard", "live", "retained"],
+            select(
+                R.org,
+                R.rtype,
+                literal(0),
+                func.count() - func.count(R.retained_at),
+                func.count(R.retained_at),
+            ).group_by(R.org, R.rtype),
+        )
+    )
+
+
 def create_tables(engine: Engine) -> None:
     """Create missing tables; tolerate another worker doing it at the same time."""
     for attempt in range(3):
         try:
             with engine.connect().execution_options(**WRITE) as conn, conn.begin():
+                had_counts = inspect(conn).has_table(counts.name)
                 metadata.create_all(conn, checkfirst=True)
+                if not had_counts:
+                    _backfill_counts(conn)
                 if engine.dialect.name == "sqlite":
                     _seed_sqlite_stats(conn)
             return

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import random
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, ParamSpec, TypeVar
 
@@ -34,10 +35,11 @@ from scimserver.store import Capabilities, MemberChange, Mutation, Page, Query, 
 
 from .compile import compile_filter, sort_column
 from .engine import WRITE, create_tables, make_engine
-from .tables import INDEXED_VALUES, memberships, resources, values
+from .tables import INDEXED_VALUES, counts, memberships, resources, values
 
-R, M, V = resources.c, memberships.c, values.c
+R, M, V, C = resources.c, memberships.c, values.c, counts.c
 CHUNK = 500  # parameters per IN (...) list; SQLite caps a statement's variables
+PG_COUNT_SHARDS = 16  # rows per (org, rtype) in scim_counts on PostgreSQL
 
 # The statements of the hot paths, built once: building them per call costs
 # more than SQLite takes to run them.
@@ -58,6 +60,13 @@ LOCATE = select(R.seq, R.version, R.retained_at, R.data).where(
     R.org == bindparam("org"), R.rtype == bindparam("rtype"), R.id == bindparam("id")
 )
 LOCATE_FOR_UPDATE = LOCATE.with_for_update()
+_COUNTED = {"exclude": C.live, "only": C.retained, "include": C.live + C.retained}
+COUNT = {
+    mode: select(func.coalesce(func.sum(column), 0)).where(
+        C.org == bindparam("org"), C.rtype == bindparam("rtype")
+    )
+    for mode, column in _COUNTED.items()
+}
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -104,6 +113,17 @@ class SqlStore:
     def __init__(self, url: str, **options: Any) -> None:
         self.engine = make_engine(url, **options)
         self._postgres = self.engine.dialect.name == "postgresql"
+        dialect_insert = pg_insert if self._postgres else sqlite_insert
+        self._insert_new = dialect_insert(resources).on_conflict_do_nothing().returning(R.id, R.seq)
+        bump = dialect_insert(counts)
+        self._bump = bump.on_conflict_do_update(
+            index_elements=[C.org, C.rtype, C.shard],
+            set_={
+                "live": C.live + bump.excluded.live,
+                "retained": C.retained + bump.excluded.retained,
+            },
+        )
+        self._shards = PG_COUNT_SHARDS if self._postgres else 1  # SQLite has one writer anyway
         create_tables(self.engine)
 
     def close(self) -> None:
@@ -142,24 +162,22 @@ class SqlStore:
                     seen.add(value)
                     yield f"{attr}.{sub}", value
 
-    def _write_values(
-        self,
-        conn: Connection,
-        org: str,
-        rtype: ResourceType,
-        seq: int,
-        doc: Resource,
-        *,
-        replace: bool,
-    ) -> None:
-        if rtype.name not in INDEXED_VALUES:
-            return
-        if replace:
-            conn.execute(delete(values).where(V.resource_seq == seq))
-        rows = [
+    def _value_rows(
+        self, org: str, rtype: ResourceType, seq: int, doc: Resource
+    ) -> list[dict[str, Any]]:
+        return [
             {"resource_seq": seq, "org": org, "rtype": rtype.name, "attr": a, "value_ci": v}
             for a, v in self._indexed_values(rtype, doc)
         ]
+
+    def _write_values(
+        self, conn: Connection, org: str, rtype: ResourceType, seq: int, doc: Resource
+    ) -> None:
+        """Replace the resource's rows in scim_values."""
+        if rtype.name not in INDEXED_VALUES:
+            return
+        conn.execute(delete(values).where(V.resource_seq == seq))
+        rows = self._value_rows(org, rtype, seq, doc)
         if rows:
             conn.execute(insert(values), rows)
 
@@ -261,37 +279,64 @@ class SqlStore:
             raise errors.NotFound(f"{rtype.name} {id!r} not found.")
         return row.seq, row.version, row.retained_at, _doc(row.data, row.retained_at)
 
+    def _count(
+        self, conn: Connection, org: str, rtype: ResourceType, live: int, retained: int = 0
+    ) -> None:
+        """Add to the organization's counts of live and retained rows."""
+        if live or retained:
+            shard = random.randrange(self._shards)
+            row = {"org": org, "rtype": rtype.name, "shard": shard}
+            conn.execute(self._bump, {**row, "live": live, "retained": retained})
+
     def _uniqueness(self, rtype: ResourceType, doc: Resource) -> errors.Uniqueness:
         name = "displayName" if rtype.name == "Group" else "userName"
         return errors.Uniqueness(f"{rtype.name} {name} {doc.get(name)!r} is already taken.")
 
     # -- the Store contract -----------------------------------------------------
 
-    @_unavailable
     def create(self, org: str, rtype: ResourceType, resource: Resource) -> Resource:
-        doc = copy.deepcopy(resource)
-        wanted = doc.pop("members", None) or []
-        doc.pop("groups", None)
-        doc["meta"]["version"] = weak_etag(1)
-        try:
-            with self.engine.connect().execution_options(**WRITE) as conn, conn.begin():
-                seq = conn.execute(
-                    insert(resources).values(
-                        org=org,
-                        rtype=rtype.name,
-                        id=doc["id"],
-                        version=1,
-                        **self._columns(rtype, doc),
-                    )
-                ).inserted_primary_key[0]
-                self._write_values(conn, org, rtype, seq, doc, replace=False)
-                if wanted:
-                    rows = self._member_rows(conn, org, (m["value"] for m in wanted))
-                    self._insert_members(conn, seq, rows.values())
-                    self._attach(conn, rtype, {seq: doc}, True)
-                return doc  # a new resource belongs to no group yet: nothing else to read
-        except IntegrityError as exc:
-            raise self._uniqueness(rtype, doc) from exc
+        result = self.create_many(org, rtype, [resource])[0]
+        if isinstance(result, errors.ScimError):
+            raise result
+        return result
+
+    @_unavailable
+    def create_many(
+        self, org: str, rtype: ResourceType, resources: list[Resource]
+    ) -> list[Resource | errors.ScimError]:
+        """One transaction: a multi-row INSERT that skips taken names, then their values."""
+        docs = [copy.deepcopy(resource) for resource in resources]
+        wanted: dict[str, list[dict[str, Any]]] = {}
+        rows = []
+        for doc in docs:
+            wanted[doc["id"]] = doc.pop("members", None) or []
+            doc.pop("groups", None)
+            doc["meta"]["version"] = weak_etag(1)
+            rows.append(
+                {"org": org, "rtype": rtype.name, "id": doc["id"], "version": 1}
+                | self._columns(rtype, doc)
+            )
+        # Every writer inserts names in one order, so two imports racing over the
+        # same names queue behind each other instead of deadlocking (PostgreSQL).
+        rows.sort(key=lambda row: (row["unique_key"] is None, row["unique_key"] or ""))
+        with self.engine.connect().execution_options(**WRITE) as conn, conn.begin():
+            seqs: dict[str, int] = dict(conn.execute(self._insert_new, rows).all())
+            inserted = {seqs[doc["id"]]: doc for doc in docs if doc["id"] in seqs}
+            value_rows = [
+                row
+                for seq, doc in inserted.items()
+                for row in self._value_rows(org, rtype, seq, doc)
+            ]
+            if value_rows:
+                conn.execute(insert(values), value_rows)
+            self._count(conn, org, rtype, len(inserted))
+            with_members = {seq: doc for seq, doc in inserted.items() if wanted[doc["id"]]}
+            for seq, doc in with_members.items():
+                rows_of = self._member_rows(conn, org, (m["value"] for m in wanted[doc["id"]]))
+                self._insert_members(conn, seq, rows_of.values())
+            self._attach(conn, rtype, with_members, True)
+        # A new resource belongs to no group yet: nothing else to read.
+        return [doc if doc["id"] in seqs else self._uniqueness(rtype, doc) for doc in docs]
 
     @_unavailable
     def get(
@@ -334,10 +379,14 @@ class SqlStore:
                 doc.pop("groups", None)
                 doc["meta"]["version"] = weak_etag(version + 1)
                 doc["meta"].pop("retained", None)  # a column, not part of the document
+                was_retained = retained_at is not None
                 if retain is True:
                     retained_at = retained_at or now()
                 elif retain is False:
                     retained_at = None
+                if was_retained != (retained_at is not None):
+                    moved = 1 if was_retained else -1
+                    self._count(conn, org, rtype, live=moved, retained=-moved)
                 conn.execute(
                     update(resources)
                     .where(R.seq == seq)
@@ -345,7 +394,7 @@ class SqlStore:
                         version=version + 1, retained_at=retained_at, **self._columns(rtype, doc)
                     )
                 )
-                self._write_values(conn, org, rtype, seq, doc, replace=True)
+                self._write_values(conn, org, rtype, seq, doc)
                 if rtype.name == "Group":
                     if members:
                         self._set_members(conn, org, seq, wanted or [])
@@ -363,12 +412,18 @@ class SqlStore:
         self, org: str, rtype: ResourceType, id: str, *, if_match: str | None = None
     ) -> None:
         with self.engine.connect().execution_options(**WRITE) as conn, conn.begin():
-            seq, version, _, _ = self._locate(conn, org, rtype, id, lock=True, retained=True)
+            seq, version, retained_at, _ = self._locate(
+                conn, org, rtype, id, lock=True, retained=True
+            )
             if if_match is not None and not etag_matches(if_match, weak_etag(version)):
                 raise errors.PreconditionFailed()
             conn.execute(delete(memberships).where((M.group_seq == seq) | (M.member_seq == seq)))
             conn.execute(delete(values).where(V.resource_seq == seq))
             conn.execute(delete(resources).where(R.seq == seq))
+            if retained_at is None:
+                self._count(conn, org, rtype, live=-1)
+            else:
+                self._count(conn, org, rtype, live=0, retained=-1)
 
     @_unavailable
     def query(self, org: str, rtype: ResourceType, query: Query) -> Page:
@@ -381,15 +436,28 @@ class SqlStore:
         column = sort_column(rtype.name, query.sort_by) if query.sort_by else None
         with self.engine.connect() as conn, conn.begin():
             if rest is None and (query.sort_by is None or column is not None):
-                return self._query_sql(conn, rtype, query, and_(*where), column)
+                if pushed:
+                    total = None  # counted below, only when the page cannot tell
+                else:
+                    params = {"org": org, "rtype": rtype.name}
+                    total = conn.scalar(COUNT[query.retained], params)
+                return self._query_sql(conn, rtype, query, and_(*where), column, total)
             return self._query_scan(conn, rtype, query, and_(*where), rest)
 
     def _query_sql(
-        self, conn: Connection, rtype: ResourceType, query: Query, where: Any, column: Any
+        self,
+        conn: Connection,
+        rtype: ResourceType,
+        query: Query,
+        where: Any,
+        column: Any,
+        total: int | None,
     ) -> Page:
-        total = conn.scalar(select(func.count()).select_from(resources).where(where)) or 0
+        def counted() -> int:
+            return conn.scalar(select(func.count()).select_from(resources).where(where)) or 0
+
         if query.count == 0:
-            return Page([], total)
+            return Page([], counted() if total is None else total)
         sort_value = column if column is not None else R.seq
         stmt = select(R.seq, R.data, R.retained_at, sort_value.label("sort_value")).where(where)
         if query.cursor:
@@ -407,6 +475,12 @@ class SqlStore:
         rows = conn.execute(stmt.limit(query.count + 1)).all()
         more = len(rows) > query.count
         rows = rows[: query.count]
+        if total is None:
+            # The last page of index paging holds what is left: the total follows
+            # (the IdPs' `userName eq` lookups then cost one statement).
+            skipped = query.start_index - 1
+            last = query.cursor is None and not more and (rows or not skipped)
+            total = skipped + len(rows) if last else counted()
         docs = {row.seq: _doc(row.data, row.retained_at) for row in rows}
         self._attach(conn, rtype, docs, query.members)
         next_cursor = None

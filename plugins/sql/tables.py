@@ -87,6 +87,20 @@ memberships = Table(
     Index("ix_scim_memberships_member", "member_seq"),
 )
 
+# Live and retained rows per (org, rtype), kept by every write in its own
+# transaction, so an unfiltered list's totalResults costs no scan. PostgreSQL
+# spreads an organization over several shards so concurrent writers do not
+# queue on one row lock; readers add the shards up.
+counts = Table(
+    "scim_counts",
+    metadata,
+    Column("org", String(64), primary_key=True),
+    Column("rtype", String(32), primary_key=True),
+    Column("shard", Integer, primary_key=True),
+    Column("live", Integer, nullable=False),
+    Column("retained", Integer, nullable=False),
+)
+
 organizations = Table(
     "scim_organizations",
     metadata,

@@ -132,6 +132,37 @@ def _run(op: _Op) -> tuple[int, dict[str, Any] | None]:
     return 200, resources.patch(caller, rtype, id, op.data, if_match=op.version, members=False)
 
 
+Outcome = tuple[int, dict[str, Any] | None] | errors.ScimError
+
+
+def _batches(ops: list[_Op], *, together: bool) -> list[list[_Op]]:
+    """Runs of consecutive POSTs to one path (when ``together``), else one op each."""
+    batches: list[list[_Op]] = []
+    for op in ops:
+        last = batches[-1][-1] if batches else None
+        if together and last and op.method == last.method == "POST" and op.path == last.path:
+            batches[-1].append(op)
+        else:
+            batches.append([op])
+    return batches
+
+
+def _run_batch(batch: list[_Op]) -> list[Outcome]:
+    if len(batch) == 1:
+        try:
+            return [_run(batch[0])]
+        except errors.ScimError as error:
+            return [error]
+    try:
+        rtype, id = _target(batch[0].path)
+        if id is not None:
+            raise errors.InvalidPath("POST goes to a resource type's endpoint.")
+    except errors.ScimError as error:
+        return [error] * len(batch)
+    created = server().resources.create_many(g.caller, rtype, [op.data for op in batch])
+    return [(201, doc) if isinstance(doc, dict) else doc for doc in created]
+
+
 def bulk() -> Response:
     conf = server().config.get("server", {})
     ops, fail_on = _parse(read_json(), int(conf.get("bulk_max_operations", 1000)))
@@ -150,27 +181,30 @@ def bulk() -> Response:
                 results[op.index] = _failure(op, error)
                 errors_seen += 1
             break
-        for op in ready:
+        # Without failOnErrors, consecutive creates of one type go to the store
+        # together; with it, one at a time, so nothing runs past the last error allowed.
+        for batch in _batches(ready, together=fail_on is None):
             if fail_on is not None and errors_seen >= fail_on:
                 break
-            try:
+            for op in batch:
                 op.path = _substitute(op.path, ids)
                 op.data = _substitute(op.data, ids)
-                status, doc = _run(op)
-            except errors.ScimError as error:
-                results[op.index] = _failure(op, error)
-                errors_seen += 1
-                continue
-            result: dict[str, Any] = {"method": op.method, "status": str(status)}
-            if op.bulk_id:
-                result["bulkId"] = op.bulk_id
-            if doc is not None:
-                rtype, _ = _target(op.path)
-                location = f"{base}{rtype.endpoint}/{doc['id']}"
-                result.update(location=location, version=doc["meta"]["version"])
-                if op.method == "POST" and op.bulk_id:
-                    ids[op.bulk_id] = doc["id"]
-            results[op.index] = result
+            for op, outcome in zip(batch, _run_batch(batch), strict=True):
+                if isinstance(outcome, errors.ScimError):
+                    results[op.index] = _failure(op, outcome)
+                    errors_seen += 1
+                    continue
+                status, doc = outcome
+                result: dict[str, Any] = {"method": op.method, "status": str(status)}
+                if op.bulk_id:
+                    result["bulkId"] = op.bulk_id
+                if doc is not None:
+                    rtype, _ = _target(op.path)
+                    location = f"{base}{rtype.endpoint}/{doc['id']}"
+                    result.update(location=location, version=doc["meta"]["version"])
+                    if op.method == "POST" and op.bulk_id:
+                        ids[op.bulk_id] = doc["id"]
+                results[op.index] = result
         if fail_on is not None and errors_seen >= fail_on:
             break
         pending = blocked
