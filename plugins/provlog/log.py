@@ -36,7 +36,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from scimserver.events import RequestRecord
 from scimserver.hookspecs import hookimpl
-from scimserver_plugins.sql.engine import WRITE, make_engine
+from scimserver_plugins.sql.engine import WRITE, make_engine, write_once
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,7 @@ entries = Table(
     Index("ix_scim_provisioning_log_org_at", "org_id", "at", "seq"),
 )
 C = entries.c
+INSERT = insert(entries)
 
 LOOKUP_KEY = {"User": "userName", "Group": "displayName"}
 
@@ -199,7 +200,7 @@ class ProvisioningLog:
                 log.exception("provisioning log: could not prune organization %s", record.org.id)
 
     def add(self, record: RequestRecord, at: str | None = None) -> None:
-        """One INSERT, in a write transaction of its own."""
+        """One INSERT, its own transaction."""
         assert record.org is not None
         info = record.request
         row: dict[str, Any] = {
@@ -218,8 +219,8 @@ class ProvisioningLog:
         row = {name: _cut(value, LENGTHS[name]) for name, value in row.items()}
         row["status"] = record.status
         row["duration_ms"] = round(record.duration_ms, 3)
-        with self.engine.connect().execution_options(**WRITE) as conn, conn.begin():
-            conn.execute(insert(entries), row)
+        with write_once(self.engine) as conn, conn.begin():
+            conn.execute(INSERT, row)
 
     def _prune_due(self, org_id: str) -> bool:
         """Every ``prune_every`` inserts of an organization (and on its first insert in

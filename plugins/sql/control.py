@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, insert, select, update
 from scimserver.protocol.validate import now
 from scimserver.tenancy import Integration, Organization
 
-from .engine import WRITE, create_tables, make_engine
+from .engine import WRITE, create_tables, make_engine, read_once
 from .tables import integrations, organizations
 
 ORG, INT = organizations.c, integrations.c
@@ -108,7 +108,7 @@ class SqlControlStore:
 
     def integration_by_token_hash(self, token_hash: str) -> Integration | None:
         # One indexed read: the token hash is unique, joined to its organization.
-        with self.engine.connect() as conn:
+        with read_once(self.engine) as conn:
             row = conn.execute(BY_TOKEN_HASH, {"token_hash": token_hash}).first()
         if row is None:
             return None

@@ -6,7 +6,17 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, func, insert, inspect, literal, select
+from sqlalchemy import (
+    Connection,
+    Engine,
+    create_engine,
+    event,
+    func,
+    insert,
+    inspect,
+    literal,
+    select,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
@@ -15,13 +25,27 @@ from .tables import counts, metadata, resources
 R = resources.c
 
 WRITE = {"scimserver_write": True}
+_ONE_STATEMENT = {"scimserver_one_statement": True}
+
+
+def read_once(engine: Engine) -> Connection:
+    """A connection for one statement: that is atomic and a snapshot on its own, so
+    it needs no BEGIN and COMMIT (round trips, and on SQLite GIL hand-offs)."""
+    if engine.dialect.name == "sqlite":
+        return engine.connect().execution_options(**_ONE_STATEMENT)
+    return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+
+
+def write_once(engine: Engine) -> Connection:
+    """``read_once`` for one INSERT, UPDATE or DELETE (SQLite writers still queue)."""
+    return read_once(engine).execution_options(**WRITE)
 
 
 def make_engine(url: str, **options: Any) -> Engine:
     """An engine; SQLite gets WAL and writer serialization, PostgreSQL a pool."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(url, parsed.database)
+        return _sqlite_engine(url, parsed.database, int(options.get("pool_size", 64)))
     return create_engine(
         url,
         pool_size=int(options.get("pool_size", 10)),
@@ -30,10 +54,18 @@ def make_engine(url: str, **options: Any) -> Engine:
     )
 
 
-def _sqlite_engine(url: str, database: str | None) -> Engine:
+def _sqlite_engine(url: str, database: str | None, pool_size: int) -> Engine:
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    # Connections are kept, never opened per request: a new one costs its PRAGMAs,
+    # a schema parse and a cold statement cache (about 1 ms).
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": 30},
+        pool_size=pool_size,
+        max_overflow=0,
+        pool_timeout=30,
+    )
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_conn: Any, _record: Any) -> None:
@@ -54,14 +86,18 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
     def _begin(conn: Any) -> None:
         # A writer takes the write lock up front: two deferred transactions that
         # both try to upgrade would fail at once instead of waiting their turn.
-        if not conn.get_execution_options().get("scimserver_write"):
-            conn.exec_driver_sql("BEGIN")
+        options = conn.get_execution_options()
+        one_statement = options.get("scimserver_one_statement")
+        if not options.get("scimserver_write"):
+            if not one_statement:  # else the statement is its own transaction
+                conn.exec_driver_sql("BEGIN")
             return
         if not writers.acquire(timeout=30):
             raise OperationalError("BEGIN IMMEDIATE", None, TimeoutError("write lock"))
         conn.info["scimserver_writer"] = True
         try:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            if not one_statement:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
         except BaseException:
             _release(conn)
             raise

@@ -34,7 +34,7 @@ from scimserver.protocol.validate import now
 from scimserver.store import Capabilities, MemberChange, Mutation, Page, Query, Resource
 
 from .compile import compile_filter, sort_column
-from .engine import WRITE, create_tables, make_engine
+from .engine import WRITE, create_tables, make_engine, read_once
 from .tables import INDEXED_VALUES, counts, memberships, resources, values
 
 R, M, V, C = resources.c, memberships.c, values.c, counts.c
@@ -56,10 +56,10 @@ MEMBERS_OF = (
     .where(M.group_seq.in_(bindparam("seqs", expanding=True)), _MEMBER.c.retained_at.is_(None))
     .order_by(_MEMBER.c.seq)
 )
-LOCATE = select(R.seq, R.version, R.retained_at, R.data).where(
-    R.org == bindparam("org"), R.rtype == bindparam("rtype"), R.id == bindparam("id")
-)
+BY_ID = (R.org == bindparam("org"), R.rtype == bindparam("rtype"), R.id == bindparam("id"))
+LOCATE = select(R.seq, R.version, R.retained_at, R.data).where(*BY_ID)
 LOCATE_FOR_UPDATE = LOCATE.with_for_update()
+UPDATE_ROW = update(resources).where(R.seq == bindparam("row_seq"))
 _COUNTED = {"exclude": C.live, "only": C.retained, "include": C.live + C.retained}
 COUNT = {
     mode: select(func.coalesce(func.sum(column), 0)).where(
@@ -101,6 +101,25 @@ def _doc(data: str, retained_at: str | None) -> Resource:
     return doc
 
 
+def _groups_column(dialect: str) -> Any:
+    """A User's groups as one JSON array of [seq, id, display], read with its row."""
+    g = resources.alias("gr")
+    if dialect == "sqlite":
+        agg = func.json_group_array(func.json_array(g.c.seq, g.c.id, g.c.display))
+    else:
+        agg = func.json_agg(func.json_build_array(g.c.seq, g.c.id, g.c.display))
+    joined = memberships.join(g, g.c.seq == M.group_seq)
+    return select(agg).select_from(joined).where(M.member_seq == R.seq).scalar_subquery()
+
+
+def _set_groups(doc: Resource, value: str | list[Any] | None) -> None:
+    doc.pop("groups", None)
+    rows = json.loads(value) if isinstance(value, str) else value
+    if rows:
+        rows.sort(key=lambda row: row[0])  # in group creation order, as GROUPS_OF reads them
+        doc["groups"] = [{"value": i, "display": d, "type": "direct"} for _, i, d in rows]
+
+
 def _lower(value: Any) -> str | None:
     return value.lower() if isinstance(value, str) and value else None
 
@@ -124,6 +143,8 @@ class SqlStore:
             },
         )
         self._shards = PG_COUNT_SHARDS if self._postgres else 1  # SQLite has one writer anyway
+        self._groups = _groups_column(self.engine.dialect.name).label("groups")
+        self._get_user = select(R.seq, R.retained_at, R.data, self._groups).where(*BY_ID)
         create_tables(self.engine)
 
     def close(self) -> None:
@@ -274,9 +295,9 @@ class SqlStore:
         retained: bool,
     ) -> tuple[int, int, str | None, Resource]:
         params = {"org": org, "rtype": rtype.name, "id": id}
-        row = conn.execute(LOCATE_FOR_UPDATE if lock else LOCATE, params).first()
-        if row is None or (row.retained_at and not retained):
-            raise errors.NotFound(f"{rtype.name} {id!r} not found.")
+        row = _found(
+            conn.execute(LOCATE_FOR_UPDATE if lock else LOCATE, params).first(), rtype, id, retained
+        )
         return row.seq, row.version, row.retained_at, _doc(row.data, row.retained_at)
 
     def _count(
@@ -348,6 +369,13 @@ class SqlStore:
         members: bool = True,
         retained: bool = False,
     ) -> Resource:
+        if rtype.name == "User":  # one statement: the row and its groups
+            with read_once(self.engine) as conn:
+                params = {"org": org, "rtype": rtype.name, "id": id}
+                row = _found(conn.execute(self._get_user, params).first(), rtype, id, retained)
+            doc = _doc(row.data, row.retained_at)
+            _set_groups(doc, row.groups)
+            return doc
         with self.engine.connect() as conn, conn.begin():
             seq, _, _, doc = self._locate(conn, org, rtype, id, lock=False, retained=retained)
             self._attach(conn, rtype, {seq: doc}, members)
@@ -387,20 +415,20 @@ class SqlStore:
                 if was_retained != (retained_at is not None):
                     moved = 1 if was_retained else -1
                     self._count(conn, org, rtype, live=moved, retained=-moved)
-                conn.execute(
-                    update(resources)
-                    .where(R.seq == seq)
-                    .values(
-                        version=version + 1, retained_at=retained_at, **self._columns(rtype, doc)
-                    )
-                )
-                self._write_values(conn, org, rtype, seq, doc)
+                row = {"row_seq": seq, "version": version + 1, "retained_at": retained_at}
+                conn.execute(UPDATE_ROW, row | self._columns(rtype, doc))
+                if set(self._indexed_values(rtype, doc)) != set(
+                    self._indexed_values(rtype, current)
+                ):
+                    self._write_values(conn, org, rtype, seq, doc)
                 if rtype.name == "Group":
                     if members:
                         self._set_members(conn, org, seq, wanted or [])
                     if member_change is not None and not member_change.empty:
                         self._apply_member_change(conn, org, seq, member_change)
-                self._attach(conn, rtype, {seq: doc}, members)
+                    self._attach(conn, rtype, {seq: doc}, members)
+                elif "groups" in current:  # a write never changes the groups a user is in
+                    doc["groups"] = current["groups"]
                 if retained_at:
                     doc["meta"]["retained"] = retained_at
                 return doc
@@ -434,14 +462,18 @@ class SqlStore:
         elif query.retained == "only":
             where.append(R.retained_at.is_not(None))
         column = sort_column(rtype.name, query.sort_by) if query.sort_by else None
-        with self.engine.connect() as conn, conn.begin():
-            if rest is None and (query.sort_by is None or column is not None):
-                if pushed:
-                    total = None  # counted below, only when the page cannot tell
-                else:
-                    params = {"org": org, "rtype": rtype.name}
-                    total = conn.scalar(COUNT[query.retained], params)
+        if rest is None and (query.sort_by is None or column is not None):
+            if pushed:  # counted after the page, only when the page cannot tell
+                with read_once(self.engine) as conn:
+                    return self._query_sql(conn, rtype, query, and_(*where), column, None)
+            kept = {"org": org, "rtype": rtype.name}
+            if query.count == 0:
+                with read_once(self.engine) as conn:
+                    return Page([], conn.scalar(COUNT[query.retained], kept))
+            with self.engine.connect() as conn, conn.begin():
+                total = conn.scalar(COUNT[query.retained], kept)
                 return self._query_sql(conn, rtype, query, and_(*where), column, total)
+        with self.engine.connect() as conn, conn.begin():
             return self._query_scan(conn, rtype, query, and_(*where), rest)
 
     def _query_sql(
@@ -459,7 +491,9 @@ class SqlStore:
         if query.count == 0:
             return Page([], counted() if total is None else total)
         sort_value = column if column is not None else R.seq
-        stmt = select(R.seq, R.data, R.retained_at, sort_value.label("sort_value")).where(where)
+        users = rtype.name == "User"
+        shown = [R.seq, R.data, R.retained_at, sort_value.label("sort_value")]
+        stmt = select(*shown, *([self._groups] if users else [])).where(where)
         if query.cursor:
             stmt = stmt.where(
                 _after(column, query.descending, decode_cursor(query.cursor, ("v", "s")))
@@ -482,7 +516,11 @@ class SqlStore:
             last = query.cursor is None and not more and (rows or not skipped)
             total = skipped + len(rows) if last else counted()
         docs = {row.seq: _doc(row.data, row.retained_at) for row in rows}
-        self._attach(conn, rtype, docs, query.members)
+        if users:
+            for row in rows:
+                _set_groups(docs[row.seq], row.groups)
+        else:
+            self._attach(conn, rtype, docs, query.members)
         next_cursor = None
         if query.cursor is not None and more:
             next_cursor = encode_cursor({"v": rows[-1].sort_value, "s": rows[-1].seq})
@@ -527,6 +565,12 @@ class SqlStore:
             key, seq, _ = page[-1]
             next_cursor = encode_cursor({"k": key_to_json(key), "s": seq})
         return Page([doc for _, _, doc in page], total, next_cursor)
+
+
+def _found(row: Any, rtype: ResourceType, id: str, retained: bool) -> Any:
+    if row is None or (row.retained_at and not retained):
+        raise errors.NotFound(f"{rtype.name} {id!r} not found.")
+    return row
 
 
 def _after(column: Any, descending: bool, position: dict[str, Any]) -> Any:
