@@ -584,6 +584,12 @@ def test_hook_schema_extensions_adds_a_schema_that_round_trips(
     assert scim.get(path).get_json()[BADGE] == {"floor": 3, "badgeNumber": "B-7"}
     r = scim.ops(path, {"op": "replace", "path": f"{BADGE}:floor", "value": "third"})
     assert r.status_code == 400  # the extension's types are enforced like the core's
+    for floor in (2**63 - 1, -(2**63)):  # 64-bit integers are kept exactly
+        r = scim.ops(path, {"op": "replace", "path": f"{BADGE}:floor", "value": floor})
+        assert r.status_code == 200
+        assert scim.get(path).get_json()[BADGE]["floor"] == floor
+    r = scim.ops(path, {"op": "replace", "path": f"{BADGE}:floor", "value": 2**63})
+    assert (r.status_code, r.get_json()["scimType"]) == (400, "invalidValue")
 
 
 STATIC_TOKENS = """

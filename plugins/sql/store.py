@@ -9,16 +9,27 @@ from __future__ import annotations
 
 import copy
 import functools
-import json
 import random
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, NamedTuple, ParamSpec, TypeVar
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    null,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
+from scimserver import jsontext
 from scimserver.protocol import errors
 from scimserver.protocol.cursor import (
     decode_cursor,
@@ -94,8 +105,16 @@ def _chunks(items: list[Any]) -> Iterator[list[Any]]:
         yield items[start : start + CHUNK]
 
 
-def _doc(data: str, retained_at: str | None) -> Resource:
-    doc = json.loads(data)
+class _PageRow(NamedTuple):
+    seq: int
+    data: Resource
+    retained_at: str | None
+    sort_value: Any
+    groups: list[Any] | None
+
+
+def _doc(data: str | Resource, retained_at: str | None) -> Resource:
+    doc = jsontext.loads(data) if isinstance(data, str) else data
     if retained_at:
         doc["meta"]["retained"] = retained_at
     return doc
@@ -114,7 +133,9 @@ def _groups_column(dialect: str) -> Any:
 
 def _set_groups(doc: Resource, value: str | list[Any] | None) -> None:
     doc.pop("groups", None)
-    rows = json.loads(value) if isinstance(value, str) else value
+    if value == "[]":
+        return
+    rows = jsontext.loads(value) if isinstance(value, str) else value
     if rows:
         rows.sort(key=lambda row: row[0])  # in group creation order, as GROUPS_OF reads them
         doc["groups"] = [{"value": i, "display": d, "type": "direct"} for _, i, d in rows]
@@ -170,7 +191,7 @@ class SqlStore:
             "active": active if isinstance(active, bool) else None,
             "created": meta["created"],
             "modified": meta["lastModified"],
-            "data": json.dumps(doc, separators=(",", ":"), ensure_ascii=False),
+            "data": jsontext.dumps_text(doc),
         }
 
     @staticmethod
@@ -506,7 +527,7 @@ class SqlStore:
             stmt = stmt.order_by(order, R.seq)
         else:
             stmt = stmt.order_by(R.seq.desc() if query.descending else R.seq)
-        rows = conn.execute(stmt.limit(query.count + 1)).all()
+        rows = self._fetch_page(conn, stmt.limit(query.count + 1), users)
         more = len(rows) > query.count
         rows = rows[: query.count]
         if total is None:
@@ -525,6 +546,19 @@ class SqlStore:
         if query.cursor is not None and more:
             next_cursor = encode_cursor({"v": rows[-1].sort_value, "s": rows[-1].seq})
         return Page(list(docs.values()), total, next_cursor)
+
+    def _fetch_page(self, conn: Connection, page: Any, users: bool) -> list[Any]:
+        if self._postgres:
+            return list(conn.execute(page).all())
+        # SQLite: the page as one JSON value. Each row fetched is a call into SQLite
+        # that hands the GIL to another thread and waits to get it back.
+        sub = page.subquery()
+        groups = func.json(sub.c.groups) if users else null()
+        item = func.json_array(
+            sub.c.seq, func.json(sub.c.data), sub.c.retained_at, sub.c.sort_value, groups
+        )
+        packed = conn.scalar(select(func.json_group_array(item)))
+        return [_PageRow(*row) for row in jsontext.loads(packed)]
 
     def _query_scan(
         self, conn: Connection, rtype: ResourceType, query: Query, where: Any, rest: Any

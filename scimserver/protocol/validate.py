@@ -82,11 +82,21 @@ class _DateTime(fields.String):
         return text
 
 
+# Integers every store and JSON library keeps exactly (64-bit signed).
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+
+
+def _int64(value: int) -> int:
+    if not INT_MIN <= value <= INT_MAX:
+        raise ValidationError("Integers are limited to 64 bits.")
+    return value
+
+
 class _Integer(fields.Integer):
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> int:
         if isinstance(value, bool):
             raise self.make_error("invalid")
-        return super()._deserialize(value, attr, data, **kwargs)
+        return _int64(super()._deserialize(value, attr, data, **kwargs))
 
 
 class _Decimal(fields.Float):
@@ -94,7 +104,7 @@ class _Decimal(fields.Float):
         if isinstance(value, bool):
             raise self.make_error("invalid")
         if isinstance(value, int):
-            return value
+            return _int64(value)
         return super()._deserialize(value, attr, data, **kwargs)
 
 

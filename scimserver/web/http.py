@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Response, g, request
 
+from .. import jsontext
 from ..app import server
 from ..protocol import errors
 from ..protocol.jsonbody import parse_json
@@ -38,12 +38,7 @@ def read_json() -> Any:
 
 
 def scim_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    data = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
-    try:
-        encoded = data.encode("utf-8")
-    except UnicodeEncodeError:  # an error detail quoting a client's lone surrogate
-        encoded = json.dumps(body, separators=(",", ":")).encode()
-    response = Response(encoded, status=status, mimetype=SCIM_JSON)
+    response = Response(jsontext.dumps(body), status=status, mimetype=SCIM_JSON)
     if headers:
         response.headers.update(headers)
     return response
