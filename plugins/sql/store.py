@@ -165,7 +165,8 @@ class SqlStore:
         )
         self._shards = PG_COUNT_SHARDS if self._postgres else 1  # SQLite has one writer anyway
         self._groups = _groups_column(self.engine.dialect.name).label("groups")
-        self._get_user = select(R.seq, R.retained_at, R.data, self._groups).where(*BY_ID)
+        self._get_user = select(R.seq, R.version, R.retained_at, R.data, self._groups).where(*BY_ID)
+        self._lock_user = self._get_user.with_for_update()  # locks the user's row alone
         create_tables(self.engine)
 
     def close(self) -> None:
@@ -314,12 +315,20 @@ class SqlStore:
         *,
         lock: bool,
         retained: bool,
+        members: bool,
     ) -> tuple[int, int, str | None, Resource]:
+        """The row (locked for a write), users with their groups, groups with their
+        members when ``members``."""
         params = {"org": org, "rtype": rtype.name, "id": id}
-        row = _found(
-            conn.execute(LOCATE_FOR_UPDATE if lock else LOCATE, params).first(), rtype, id, retained
-        )
-        return row.seq, row.version, row.retained_at, _doc(row.data, row.retained_at)
+        if rtype.name == "User":
+            row = conn.execute(self._lock_user if lock else self._get_user, params).first()
+            doc = _doc(_found(row, rtype, id, retained).data, row.retained_at)
+            _set_groups(doc, row.groups)
+        else:
+            row = conn.execute(LOCATE_FOR_UPDATE if lock else LOCATE, params).first()
+            doc = _doc(_found(row, rtype, id, retained).data, row.retained_at)
+            self._attach(conn, rtype, {row.seq: doc}, members)
+        return row.seq, row.version, row.retained_at, doc
 
     def _count(
         self, conn: Connection, org: str, rtype: ResourceType, live: int, retained: int = 0
@@ -390,16 +399,12 @@ class SqlStore:
         members: bool = True,
         retained: bool = False,
     ) -> Resource:
-        if rtype.name == "User":  # one statement: the row and its groups
-            with read_once(self.engine) as conn:
-                params = {"org": org, "rtype": rtype.name, "id": id}
-                row = _found(conn.execute(self._get_user, params).first(), rtype, id, retained)
-            doc = _doc(row.data, row.retained_at)
-            _set_groups(doc, row.groups)
-            return doc
-        with self.engine.connect() as conn, conn.begin():
-            seq, _, _, doc = self._locate(conn, org, rtype, id, lock=False, retained=retained)
-            self._attach(conn, rtype, {seq: doc}, members)
+        # A user, or a group without members, is one statement: no transaction needed.
+        one = rtype.name == "User" or not members
+        with read_once(self.engine) if one else self.engine.connect() as conn, conn.begin():
+            _, _, _, doc = self._locate(
+                conn, org, rtype, id, lock=False, retained=retained, members=members
+            )
             return doc
 
     @_unavailable
@@ -418,9 +423,8 @@ class SqlStore:
         try:
             with self.engine.connect().execution_options(**WRITE) as conn, conn.begin():
                 seq, version, retained_at, current = self._locate(
-                    conn, org, rtype, id, lock=True, retained=retain is False
+                    conn, org, rtype, id, lock=True, retained=retain is False, members=members
                 )
-                self._attach(conn, rtype, {seq: current}, members)
                 if if_match is not None and not etag_matches(if_match, weak_etag(version)):
                     raise errors.PreconditionFailed()
                 doc = mutate(copy.deepcopy(current))
@@ -462,7 +466,7 @@ class SqlStore:
     ) -> None:
         with self.engine.connect().execution_options(**WRITE) as conn, conn.begin():
             seq, version, retained_at, _ = self._locate(
-                conn, org, rtype, id, lock=True, retained=True
+                conn, org, rtype, id, lock=True, retained=True, members=False
             )
             if if_match is not None and not etag_matches(if_match, weak_etag(version)):
                 raise errors.PreconditionFailed()
