@@ -40,11 +40,12 @@ from scimserver.protocol.cursor import (
 )
 from scimserver.protocol.etag import etag_matches, weak_etag
 from scimserver.protocol.evaluate import matches, sort_key
+from scimserver.protocol.filter_ast import Compare
 from scimserver.protocol.schema import ResourceType
 from scimserver.protocol.validate import now
 from scimserver.store import Capabilities, MemberChange, Mutation, Page, Query, Resource
 
-from .compile import compile_filter, sort_column
+from .compile import COLUMNS, compile_filter, sort_column
 from .engine import WRITE, create_tables, make_engine, read_once
 from .tables import INDEXED_VALUES, counts, memberships, resources, values
 
@@ -67,6 +68,11 @@ MEMBERS_OF = (
     .where(M.group_seq.in_(bindparam("seqs", expanding=True)), _MEMBER.c.retained_at.is_(None))
     .order_by(_MEMBER.c.seq)
 )
+RETAINED = {
+    "exclude": (R.retained_at.is_(None),),
+    "only": (R.retained_at.is_not(None),),
+    "include": (),
+}
 BY_ID = (R.org == bindparam("org"), R.rtype == bindparam("rtype"), R.id == bindparam("id"))
 LOCATE = select(R.seq, R.version, R.retained_at, R.data).where(*BY_ID)
 LOCATE_FOR_UPDATE = LOCATE.with_for_update()
@@ -167,6 +173,7 @@ class SqlStore:
         self._groups = _groups_column(self.engine.dialect.name).label("groups")
         self._get_user = select(R.seq, R.version, R.retained_at, R.data, self._groups).where(*BY_ID)
         self._lock_user = self._get_user.with_for_update()  # locks the user's row alone
+        self._pages: dict[tuple[str, str, str | None], Any] = {}  # see _prepared
         create_tables(self.engine)
 
     def close(self) -> None:
@@ -481,29 +488,26 @@ class SqlStore:
     @_unavailable
     def query(self, org: str, rtype: ResourceType, query: Query) -> Page:
         pushed, rest = compile_filter(org, rtype.name, query.filter)
-        where = [R.org == org, R.rtype == rtype.name, *pushed]
-        if query.retained == "exclude":
-            where.append(R.retained_at.is_(None))
-        elif query.retained == "only":
-            where.append(R.retained_at.is_not(None))
+        where = [R.org == org, R.rtype == rtype.name, *pushed, *RETAINED[query.retained]]
         column = sort_column(rtype.name, query.sort_by) if query.sort_by else None
         if rest is None and (query.sort_by is None or column is not None):
             if pushed:  # counted after the page, only when the page cannot tell
                 with read_once(self.engine) as conn:
-                    return self._query_sql(conn, rtype, query, and_(*where), column, None)
+                    return self._query_sql(conn, org, rtype, query, and_(*where), column, None)
             kept = {"org": org, "rtype": rtype.name}
             if query.count == 0:
                 with read_once(self.engine) as conn:
                     return Page([], conn.scalar(COUNT[query.retained], kept))
             with self.engine.connect() as conn, conn.begin():
                 total = conn.scalar(COUNT[query.retained], kept)
-                return self._query_sql(conn, rtype, query, and_(*where), column, total)
+                return self._query_sql(conn, org, rtype, query, and_(*where), column, total)
         with self.engine.connect() as conn, conn.begin():
             return self._query_scan(conn, rtype, query, and_(*where), rest)
 
     def _query_sql(
         self,
         conn: Connection,
+        org: str,
         rtype: ResourceType,
         query: Query,
         where: Any,
@@ -515,23 +519,28 @@ class SqlStore:
 
         if query.count == 0:
             return Page([], counted() if total is None else total)
-        sort_value = column if column is not None else R.seq
         users = rtype.name == "User"
-        shown = [R.seq, R.data, R.retained_at, sort_value.label("sort_value")]
-        stmt = select(*shown, *([self._groups] if users else [])).where(where)
-        if query.cursor:
-            stmt = stmt.where(
-                _after(column, query.descending, decode_cursor(query.cursor, ("v", "s")))
-            )
-        elif query.cursor is None:
-            stmt = stmt.offset(query.start_index - 1)
-        if column is not None:
-            # Missing values last in both directions, as evaluate.sort_key orders them.
-            order = column.desc().nulls_last() if query.descending else column.asc().nulls_last()
-            stmt = stmt.order_by(order, R.seq)
+        prepared = self._prepared(org, rtype, query)
+        if prepared is not None:
+            rows = self._fetch_page(conn, *prepared)
         else:
-            stmt = stmt.order_by(R.seq.desc() if query.descending else R.seq)
-        rows = self._fetch_page(conn, stmt.limit(query.count + 1), users)
+            sort_value = column if column is not None else R.seq
+            stmt = self._selected(users, sort_value).where(where)
+            if query.cursor:
+                stmt = stmt.where(
+                    _after(column, query.descending, decode_cursor(query.cursor, ("v", "s")))
+                )
+            elif query.cursor is None:
+                stmt = stmt.offset(query.start_index - 1)
+            if column is not None:
+                # Missing values last in both directions, as evaluate.sort_key orders them.
+                order = (
+                    column.desc().nulls_last() if query.descending else column.asc().nulls_last()
+                )
+                stmt = stmt.order_by(order, R.seq)
+            else:
+                stmt = stmt.order_by(R.seq.desc() if query.descending else R.seq)
+            rows = self._fetch_page(conn, self._packed(stmt.limit(query.count + 1), users), {})
         more = len(rows) > query.count
         rows = rows[: query.count]
         if total is None:
@@ -551,18 +560,56 @@ class SqlStore:
             next_cursor = encode_cursor({"v": rows[-1].sort_value, "s": rows[-1].seq})
         return Page(list(docs.values()), total, next_cursor)
 
-    def _fetch_page(self, conn: Connection, page: Any, users: bool) -> list[Any]:
+    def _selected(self, users: bool, sort_value: Any) -> Any:
+        shown = [R.seq, R.data, R.retained_at, sort_value.label("sort_value")]
+        return select(*shown, *([self._groups] if users else []))
+
+    def _packed(self, page: Any, users: bool) -> Any:
+        """On SQLite, the page as one JSON value: each row fetched is a call into
+        SQLite that hands the GIL to another thread and waits to get it back."""
         if self._postgres:
-            return list(conn.execute(page).all())
-        # SQLite: the page as one JSON value. Each row fetched is a call into SQLite
-        # that hands the GIL to another thread and waits to get it back.
+            return page
         sub = page.subquery()
         groups = func.json(sub.c.groups) if users else null()
         item = func.json_array(
             sub.c.seq, func.json(sub.c.data), sub.c.retained_at, sub.c.sort_value, groups
         )
-        packed = conn.scalar(select(func.json_group_array(item)))
-        return [_PageRow(*row) for row in jsontext.loads(packed)]
+        return select(func.json_group_array(item))
+
+    def _fetch_page(self, conn: Connection, page: Any, params: dict[str, Any]) -> list[Any]:
+        if self._postgres:
+            return list(conn.execute(page, params).all())
+        return [_PageRow(*row) for row in jsontext.loads(conn.scalar(page, params))]
+
+    def _prepared(
+        self, org: str, rtype: ResourceType, query: Query
+    ) -> tuple[Any, dict[str, Any]] | None:
+        """Prebuilt pages for what IdPs send all day: an unfiltered list, and a
+        lookup by one indexed attribute (``userName eq "x"``). Building and
+        cache-keying a statement costs more than SQLite takes to run it."""
+        if query.sort_by is not None or query.descending or query.cursor is not None:
+            return None
+        flt, value, column = query.filter, None, None
+        if flt is not None:
+            if not (isinstance(flt, Compare) and flt.op == "eq" and isinstance(flt.value, str)):
+                return None
+            column = COLUMNS.get(rtype.name, {}).get(flt.attr.dotted)
+            if column is None:
+                return None
+            value = flt.value.lower() if column[1] else flt.value
+        key = (rtype.name, query.retained, flt.attr.dotted if flt is not None else None)
+        page = self._pages.get(key)
+        if page is None:
+            where = [R.org == bindparam("org"), R.rtype == bindparam("rtype")]
+            if column is not None:
+                where.append(column[0] == bindparam("value"))
+            stmt = self._selected(rtype.name == "User", R.seq).where(
+                *where, *RETAINED[query.retained]
+            )
+            stmt = stmt.order_by(R.seq).offset(bindparam("offset")).limit(bindparam("limit"))
+            page = self._pages[key] = self._packed(stmt, rtype.name == "User")
+        params = {"org": org, "rtype": rtype.name, "value": value}
+        return page, params | {"offset": query.start_index - 1, "limit": query.count + 1}
 
     def _query_scan(
         self, conn: Connection, rtype: ResourceType, query: Query, where: Any, rest: Any
