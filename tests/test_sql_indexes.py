@@ -17,6 +17,7 @@ from scimserver.protocol.core_schemas import GROUP_TYPE, USER_TYPE
 from scimserver.protocol.filter import parse_filter
 from scimserver.protocol.validate import now
 from scimserver.store import Query
+from scimserver_plugins.sql.raw import RawRead
 from scimserver_plugins.sql.store import SqlStore
 
 # filter -> the index its lookup must go through
@@ -78,16 +79,26 @@ def _seed(store: SqlStore, users: int = 800) -> None:
 
 
 def _captured(store: SqlStore, fn: Any) -> list[tuple[str, Any]]:
+    """Every SELECT sent: through SQLAlchemy, and the hot reads sent on the driver."""
     seen: list[tuple[str, Any]] = []
 
     def capture(conn, cursor, statement, parameters, context, executemany) -> None:
         if statement.lstrip().upper().startswith("SELECT"):
             seen.append((statement, parameters))
 
+    run = RawRead.run
+
+    def capture_raw(self: RawRead, conn: Any, params: dict[str, Any], **kw: Any) -> Any:
+        args = self.args(params)
+        seen.append((self.sql, tuple(args) if isinstance(args, list) else args))
+        return run(self, conn, params, **kw)
+
     event.listen(store.engine, "before_cursor_execute", capture)
+    RawRead.run = capture_raw  # type: ignore[method-assign]
     try:
         fn()
     finally:
+        RawRead.run = run  # type: ignore[method-assign]
         event.remove(store.engine, "before_cursor_execute", capture)
     return seen
 

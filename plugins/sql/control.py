@@ -10,7 +10,8 @@ from sqlalchemy import bindparam, insert, select, update
 from scimserver.protocol.validate import now
 from scimserver.tenancy import Integration, Organization
 
-from .engine import WRITE, create_tables, make_engine, read_once
+from .engine import WRITE, create_tables, make_engine
+from .raw import RawRead
 from .tables import integrations, organizations
 
 ORG, INT = organizations.c, integrations.c
@@ -39,6 +40,7 @@ class SqlControlStore:
     def __init__(self, url: str) -> None:
         self.engine = make_engine(url)
         create_tables(self.engine)
+        self._by_token_hash = RawRead(self.engine, BY_TOKEN_HASH)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -108,11 +110,9 @@ class SqlControlStore:
 
     def integration_by_token_hash(self, token_hash: str) -> Integration | None:
         # One indexed read: the token hash is unique, joined to its organization.
-        with read_once(self.engine) as conn:
-            row = conn.execute(BY_TOKEN_HASH, {"token_hash": token_hash}).first()
+        row = self._by_token_hash.run(None, {"token_hash": token_hash})
         if row is None:
             return None
-        org = Organization(
-            row.org_id, row.slug, row.name, bool(row.enterprise), bool(row.provisioning)
-        )
-        return Integration(row.id, org, row.kind, row.created, row.token_hash)
+        id, kind, created, stored_hash, org_id, slug, name, enterprise, provisioning = row
+        org = Organization(org_id, slug, name, bool(enterprise), bool(provisioning))
+        return Integration(id, org, kind, created, stored_hash)

@@ -47,6 +47,7 @@ from scimserver.store import Capabilities, MemberChange, Mutation, Page, Query, 
 
 from .compile import COLUMNS, compile_filter, sort_column
 from .engine import WRITE, create_tables, make_engine, read_once
+from .raw import RawRead
 from .tables import INDEXED_VALUES, counts, memberships, resources, values
 
 R, M, V, C = resources.c, memberships.c, values.c, counts.c
@@ -111,12 +112,24 @@ def _chunks(items: list[Any]) -> Iterator[list[Any]]:
         yield items[start : start + CHUNK]
 
 
+class _UserRow(NamedTuple):
+    seq: int
+    version: int
+    retained_at: str | None
+    data: str
+    groups: list[Any] | str | None
+
+    @classmethod
+    def _make_or_none(cls, row: tuple[Any, ...] | None) -> _UserRow | None:
+        return None if row is None else cls._make(row)
+
+
 class _PageRow(NamedTuple):
     seq: int
     data: Resource
     retained_at: str | None
     sort_value: Any
-    groups: list[Any] | None
+    groups: list[Any] | str | None = None
 
 
 def _doc(data: str | Resource, retained_at: str | None) -> Resource:
@@ -173,7 +186,8 @@ class SqlStore:
         self._groups = _groups_column(self.engine.dialect.name).label("groups")
         self._get_user = select(R.seq, R.version, R.retained_at, R.data, self._groups).where(*BY_ID)
         self._lock_user = self._get_user.with_for_update()  # locks the user's row alone
-        self._pages: dict[tuple[str, str, str | None], Any] = {}  # see _prepared
+        self._raw_user = RawRead(self.engine, self._get_user)
+        self._pages: dict[tuple[str, str, str | None], RawRead] = {}  # see _prepared
         create_tables(self.engine)
 
     def close(self) -> None:
@@ -406,9 +420,16 @@ class SqlStore:
         members: bool = True,
         retained: bool = False,
     ) -> Resource:
-        # A user, or a group without members, is one statement: no transaction needed.
-        one = rtype.name == "User" or not members
-        with read_once(self.engine) if one else self.engine.connect() as conn, conn.begin():
+        if rtype.name == "User":  # the hottest read of all: one statement, on the driver
+            params = {"org": org, "rtype": rtype.name, "id": id}
+            row = _found(
+                _UserRow._make_or_none(self._raw_user.run(None, params)), rtype, id, retained
+            )
+            doc = _doc(row.data, row.retained_at)
+            _set_groups(doc, row.groups)
+            return doc
+        # A group without members is one statement: no transaction needed.
+        with read_once(self.engine) if not members else self.engine.connect() as conn, conn.begin():
             _, _, _, doc = self._locate(
                 conn, org, rtype, id, lock=False, retained=retained, members=members
             )
@@ -577,9 +598,15 @@ class SqlStore:
         return select(func.json_group_array(item))
 
     def _fetch_page(self, conn: Connection, page: Any, params: dict[str, Any]) -> list[Any]:
-        if self._postgres:
+        if isinstance(page, RawRead):
+            if self._postgres:
+                return [_PageRow(*row) for row in page.run(conn, params, many=True)]
+            (packed,) = page.run(conn, params)
+        elif self._postgres:
             return list(conn.execute(page, params).all())
-        return [_PageRow(*row) for row in jsontext.loads(conn.scalar(page, params))]
+        else:
+            packed = conn.scalar(page, params)
+        return [_PageRow(*row) for row in jsontext.loads(packed)]
 
     def _prepared(
         self, org: str, rtype: ResourceType, query: Query
@@ -607,7 +634,7 @@ class SqlStore:
                 *where, *RETAINED[query.retained]
             )
             stmt = stmt.order_by(R.seq).offset(bindparam("offset")).limit(bindparam("limit"))
-            page = self._pages[key] = self._packed(stmt, rtype.name == "User")
+            page = self._pages[key] = RawRead(self.engine, self._packed(stmt, rtype.name == "User"))
         params = {"org": org, "rtype": rtype.name, "value": value}
         return page, params | {"offset": query.start_index - 1, "limit": query.count + 1}
 
