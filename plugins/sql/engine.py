@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,17 @@ def make_engine(url: str, **options: Any) -> Engine:
     )
 
 
+_WRITER_LOCKS: dict[str, threading.Lock] = {}
+_WRITER_LOCKS_GUARD = threading.Lock()
+
+
+def _writer_lock(database: str | None) -> threading.Lock:
+    if not database or database == ":memory:":
+        return threading.Lock()  # a private database per engine
+    with _WRITER_LOCKS_GUARD:
+        return _WRITER_LOCKS.setdefault(os.path.realpath(database), threading.Lock())
+
+
 def _sqlite_engine(url: str, database: str | None, pool_size: int) -> Engine:
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
@@ -79,8 +91,9 @@ def _sqlite_engine(url: str, database: str | None, pool_size: int) -> Engine:
         cursor.close()
 
     # Writers of one process queue here rather than in SQLite's busy handler, which
-    # sleeps between retries; other processes still wait on the file lock.
-    writers = threading.Lock()
+    # sleeps between retries; other processes still wait on the file lock. One lock
+    # per file: the store, the control store and the log may share one.
+    writers = _writer_lock(database)
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:

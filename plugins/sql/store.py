@@ -47,6 +47,7 @@ from scimserver.store import Capabilities, MemberChange, Mutation, Page, Query, 
 
 from .compile import COLUMNS, compile_filter, sort_column
 from .engine import WRITE, create_tables, make_engine, read_once
+from .many import insert_many
 from .raw import RawRead
 from .tables import INDEXED_VALUES, counts, memberships, resources, values
 
@@ -173,7 +174,6 @@ class SqlStore:
         self.engine = make_engine(url, **options)
         self._postgres = self.engine.dialect.name == "postgresql"
         dialect_insert = pg_insert if self._postgres else sqlite_insert
-        self._insert_new = dialect_insert(resources).on_conflict_do_nothing().returning(R.id, R.seq)
         bump = dialect_insert(counts)
         self._bump = bump.on_conflict_do_update(
             index_elements=[C.org, C.rtype, C.shard],
@@ -374,10 +374,11 @@ class SqlStore:
 
     @_unavailable
     def create_many(
-        self, org: str, rtype: ResourceType, resources: list[Resource]
+        self, org: str, rtype: ResourceType, batch: list[Resource]
     ) -> list[Resource | errors.ScimError]:
         """One transaction: a multi-row INSERT that skips taken names, then their values."""
-        docs = [copy.deepcopy(resource) for resource in resources]
+        # New top-level dicts: members, groups and meta.version change only in the copies.
+        docs = [{**resource, "meta": {**resource["meta"]}} for resource in batch]
         wanted: dict[str, list[dict[str, Any]]] = {}
         rows = []
         for doc in docs:
@@ -392,15 +393,15 @@ class SqlStore:
         # same names queue behind each other instead of deadlocking (PostgreSQL).
         rows.sort(key=lambda row: (row["unique_key"] is None, row["unique_key"] or ""))
         with self.engine.connect().execution_options(**WRITE) as conn, conn.begin():
-            seqs: dict[str, int] = dict(conn.execute(self._insert_new, rows).all())
+            new = insert_many(conn, resources, rows, returning=("id", "seq"), skip_conflicts=True)
+            seqs: dict[str, int] = dict(new)
             inserted = {seqs[doc["id"]]: doc for doc in docs if doc["id"] in seqs}
             value_rows = [
                 row
                 for seq, doc in inserted.items()
                 for row in self._value_rows(org, rtype, seq, doc)
             ]
-            if value_rows:
-                conn.execute(insert(values), value_rows)
+            insert_many(conn, values, value_rows)
             self._count(conn, org, rtype, len(inserted))
             with_members = {seq: doc for seq, doc in inserted.items() if wanted[doc["id"]]}
             for seq, doc in with_members.items():

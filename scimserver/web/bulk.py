@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import Response, g
 
+from .. import jsontext
 from ..app import server
 from ..protocol import errors
 from ..protocol.schema import ResourceType
@@ -80,6 +81,8 @@ def _parse(body: Any, max_operations: int) -> tuple[list[_Op], int | None]:
         raise errors.InvalidValue("failOnErrors must be a positive integer.")
     ops: list[_Op] = []
     seen_ids: set[str] = set()
+    # Most imports reference nothing: then no operation needs searching.
+    referencing = PREFIX.encode() in jsontext.dumps(operations)
     for index, raw in enumerate(operations):
         if not isinstance(raw, dict):
             raise errors.InvalidSyntax(f"Operations[{index}] must be an object.")
@@ -98,7 +101,8 @@ def _parse(body: Any, max_operations: int) -> tuple[list[_Op], int | None]:
             seen_ids.add(bulk_id)
         data = raw.get("data")
         op = _Op(index, method, path, bulk_id, raw.get("version"), data)
-        op.refs = _refs(path) | (_refs(data) if data is not None else set())
+        if referencing:
+            op.refs = _refs(path) | (_refs(data) if data is not None else set())
         ops.append(op)
     return ops, fail_on
 
@@ -187,8 +191,9 @@ def bulk() -> Response:
             if fail_on is not None and errors_seen >= fail_on:
                 break
             for op in batch:
-                op.path = _substitute(op.path, ids)
-                op.data = _substitute(op.data, ids)
+                if op.refs:
+                    op.path = _substitute(op.path, ids)
+                    op.data = _substitute(op.data, ids)
             for op, outcome in zip(batch, _run_batch(batch), strict=True):
                 if isinstance(outcome, errors.ScimError):
                     results[op.index] = _failure(op, outcome)
