@@ -187,6 +187,7 @@ class SqlStore:
         self._get_user = select(R.seq, R.version, R.retained_at, R.data, self._groups).where(*BY_ID)
         self._lock_user = self._get_user.with_for_update()  # locks the user's row alone
         self._raw_user = RawRead(self.engine, self._get_user)
+        self._counts = {mode: RawRead(self.engine, stmt) for mode, stmt in COUNT.items()}
         self._pages: dict[tuple[str, str, str | None], RawRead] = {}  # see _prepared
         create_tables(self.engine)
 
@@ -509,22 +510,27 @@ class SqlStore:
 
     @_unavailable
     def query(self, org: str, rtype: ResourceType, query: Query) -> Page:
-        pushed, rest = compile_filter(org, rtype.name, query.filter)
-        where = [R.org == org, R.rtype == rtype.name, *pushed, *RETAINED[query.retained]]
+        prepared = self._prepared(org, rtype, query)
+        # A prepared shape compiles whole; it is compiled only if a count needs it.
+        pushed, rest = compile_filter(org, rtype.name, query.filter) if not prepared else ([], None)
+
+        def where() -> Any:  # built only when a statement needs it
+            conditions = compile_filter(org, rtype.name, query.filter)[0] if prepared else pushed
+            return and_(R.org == org, R.rtype == rtype.name, *conditions, *RETAINED[query.retained])
+
         column = sort_column(rtype.name, query.sort_by) if query.sort_by else None
-        if rest is None and (query.sort_by is None or column is not None):
-            if pushed:  # counted after the page, only when the page cannot tell
-                with read_once(self.engine) as conn:
-                    return self._query_sql(conn, org, rtype, query, and_(*where), column, None)
-            kept = {"org": org, "rtype": rtype.name}
-            if query.count == 0:
-                with read_once(self.engine) as conn:
-                    return Page([], conn.scalar(COUNT[query.retained], kept))
+        if rest is not None or (query.sort_by is not None and column is None):
             with self.engine.connect() as conn, conn.begin():
-                total = conn.scalar(COUNT[query.retained], kept)
-                return self._query_sql(conn, org, rtype, query, and_(*where), column, total)
-        with self.engine.connect() as conn, conn.begin():
-            return self._query_scan(conn, rtype, query, and_(*where), rest)
+                return self._query_scan(conn, rtype, query, where(), rest)
+        with read_once(self.engine) as conn:
+            if query.filter is not None:  # counted after the page, if the page cannot tell
+                return self._query_sql(conn, org, rtype, query, where, column, None, prepared)
+            # The kept count and the page are two statements, like any two reads
+            # under PostgreSQL's READ COMMITTED: writes between them may show in one.
+            counted = self._counts[query.retained].run(conn, {"org": org, "rtype": rtype.name})
+            if query.count == 0:
+                return Page([], counted[0])
+            return self._query_sql(conn, org, rtype, query, where, column, counted[0], prepared)
 
     def _query_sql(
         self,
@@ -532,22 +538,22 @@ class SqlStore:
         org: str,
         rtype: ResourceType,
         query: Query,
-        where: Any,
+        where: Callable[[], Any],
         column: Any,
         total: int | None,
+        prepared: tuple[RawRead, dict[str, Any]] | None,
     ) -> Page:
         def counted() -> int:
-            return conn.scalar(select(func.count()).select_from(resources).where(where)) or 0
+            return conn.scalar(select(func.count()).select_from(resources).where(where())) or 0
 
         if query.count == 0:
             return Page([], counted() if total is None else total)
         users = rtype.name == "User"
-        prepared = self._prepared(org, rtype, query)
         if prepared is not None:
             rows = self._fetch_page(conn, *prepared)
         else:
             sort_value = column if column is not None else R.seq
-            stmt = self._selected(users, sort_value).where(where)
+            stmt = self._selected(users, sort_value).where(where())
             if query.cursor:
                 stmt = stmt.where(
                     _after(column, query.descending, decode_cursor(query.cursor, ("v", "s")))
@@ -611,7 +617,7 @@ class SqlStore:
 
     def _prepared(
         self, org: str, rtype: ResourceType, query: Query
-    ) -> tuple[Any, dict[str, Any]] | None:
+    ) -> tuple[RawRead, dict[str, Any]] | None:
         """Prebuilt pages for what IdPs send all day: an unfiltered list, and a
         lookup by one indexed attribute (``userName eq "x"``). Building and
         cache-keying a statement costs more than SQLite takes to run it."""
