@@ -11,6 +11,7 @@ import copy
 import functools
 import random
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
 from typing import Any, NamedTuple, ParamSpec, TypeVar
 
 from sqlalchemy import (
@@ -522,19 +523,26 @@ class SqlStore:
         if rest is not None or (query.sort_by is not None and column is None):
             with self.engine.connect() as conn, conn.begin():
                 return self._query_scan(conn, rtype, query, where(), rest)
-        with read_once(self.engine) as conn:
+        with ExitStack() as stack:  # a connection is opened if a statement needs one
+
+            def conn() -> Connection:
+                if not opened:
+                    opened.append(stack.enter_context(read_once(self.engine)))
+                return opened[0]
+
+            opened: list[Connection] = []
             if query.filter is not None:  # counted after the page, if the page cannot tell
                 return self._query_sql(conn, org, rtype, query, where, column, None, prepared)
             # The kept count and the page are two statements, like any two reads
             # under PostgreSQL's READ COMMITTED: writes between them may show in one.
-            counted = self._counts[query.retained].run(conn, {"org": org, "rtype": rtype.name})
+            counted = self._counts[query.retained].run(None, {"org": org, "rtype": rtype.name})
             if query.count == 0:
                 return Page([], counted[0])
             return self._query_sql(conn, org, rtype, query, where, column, counted[0], prepared)
 
     def _query_sql(
         self,
-        conn: Connection,
+        conn: Callable[[], Connection],
         org: str,
         rtype: ResourceType,
         query: Query,
@@ -544,13 +552,14 @@ class SqlStore:
         prepared: tuple[RawRead, dict[str, Any]] | None,
     ) -> Page:
         def counted() -> int:
-            return conn.scalar(select(func.count()).select_from(resources).where(where())) or 0
+            stmt = select(func.count()).select_from(resources).where(where())
+            return conn().scalar(stmt) or 0
 
         if query.count == 0:
             return Page([], counted() if total is None else total)
         users = rtype.name == "User"
         if prepared is not None:
-            rows = self._fetch_page(conn, *prepared)
+            rows = self._fetch_page(None, *prepared)
         else:
             sort_value = column if column is not None else R.seq
             stmt = self._selected(users, sort_value).where(where())
@@ -568,7 +577,7 @@ class SqlStore:
                 stmt = stmt.order_by(order, R.seq)
             else:
                 stmt = stmt.order_by(R.seq.desc() if query.descending else R.seq)
-            rows = self._fetch_page(conn, self._packed(stmt.limit(query.count + 1), users), {})
+            rows = self._fetch_page(conn(), self._packed(stmt.limit(query.count + 1), users), {})
         more = len(rows) > query.count
         rows = rows[: query.count]
         if total is None:
@@ -581,8 +590,8 @@ class SqlStore:
         if users:
             for row in rows:
                 _set_groups(docs[row.seq], row.groups)
-        else:
-            self._attach(conn, rtype, docs, query.members)
+        elif docs:
+            self._attach(conn(), rtype, docs, query.members)
         next_cursor = None
         if query.cursor is not None and more:
             next_cursor = encode_cursor({"v": rows[-1].sort_value, "s": rows[-1].seq})
@@ -604,11 +613,14 @@ class SqlStore:
         )
         return select(func.json_group_array(item))
 
-    def _fetch_page(self, conn: Connection, page: Any, params: dict[str, Any]) -> list[Any]:
+    def _fetch_page(self, conn: Connection | None, page: Any, params: dict[str, Any]) -> list[Any]:
+        """A prepared page (``RawRead``, run on a connection of its own) or a built one."""
         if isinstance(page, RawRead):
             if self._postgres:
-                return [_PageRow(*row) for row in page.run(conn, params, many=True)]
-            (packed,) = page.run(conn, params)
+                return [_PageRow(*row) for row in page.run(None, params, many=True)]
+            (packed,) = page.run(None, params)
+        elif conn is None:
+            raise TypeError("a built page needs a connection")
         elif self._postgres:
             return list(conn.execute(page, params).all())
         else:
