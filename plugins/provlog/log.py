@@ -26,6 +26,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    bindparam,
     delete,
     insert,
     or_,
@@ -36,7 +37,8 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from scimserver.events import RequestRecord
 from scimserver.hookspecs import hookimpl
-from scimserver_plugins.sql.engine import WRITE, make_engine, write_once
+from scimserver_plugins.sql.engine import WRITE, make_engine, writing
+from scimserver_plugins.sql.raw import RawRead
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +85,8 @@ entries = Table(
     Index("ix_scim_provisioning_log_org_at", "org_id", "at", "seq"),
 )
 C = entries.c
-INSERT = insert(entries)
+# Every column named, so the statement compiles once; RETURNING makes it a RawRead.
+INSERT = insert(entries).values({c.name: bindparam(c.name) for c in entries.c if c.name != "seq"})
 
 LOOKUP_KEY = {"User": "userName", "Group": "displayName"}
 
@@ -167,6 +170,7 @@ class ProvisioningLog:
         # org id -> (inserts since the last prune, monotonic time of the last prune)
         self._since_prune: dict[str, tuple[int, float]] = {}
         _create_table(engine)
+        self._insert = RawRead(engine, INSERT.returning(C.seq))
 
     @classmethod
     def for_server(cls, control: Any, url: str, settings: Settings) -> ProvisioningLog:
@@ -219,8 +223,8 @@ class ProvisioningLog:
         row = {name: _cut(value, LENGTHS[name]) for name, value in row.items()}
         row["status"] = record.status
         row["duration_ms"] = round(record.duration_ms, 3)
-        with write_once(self.engine) as conn, conn.begin():
-            conn.execute(INSERT, row)
+        with writing(self.engine):
+            self._insert.run(None, row)
 
     def _prune_due(self, org_id: str) -> bool:
         """Every ``prune_every`` inserts of an organization (and on its first insert in

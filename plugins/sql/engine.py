@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +40,22 @@ def read_once(engine: Engine) -> Connection:
     return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
 
 
+@contextmanager
+def writing(engine: Engine) -> Iterator[None]:
+    """For one write made past SQLAlchemy (plugins/sql/raw.py): take the SQLite
+    writer queue's turn, as ``WRITE`` transactions do. Nothing on PostgreSQL."""
+    writers = _ENGINE_WRITERS.get(engine)
+    if writers is None:
+        yield
+        return
+    if not writers.acquire(timeout=30):
+        raise OperationalError("write", None, TimeoutError("write lock"))
+    try:
+        yield
+    finally:
+        writers.release()
+
+
 def write_once(engine: Engine) -> Connection:
     """``read_once`` for one INSERT, UPDATE or DELETE (SQLite writers still queue)."""
     return read_once(engine).execution_options(**WRITE)
@@ -56,6 +75,7 @@ def make_engine(url: str, **options: Any) -> Engine:
 
 
 _WRITER_LOCKS: dict[str, threading.Lock] = {}
+_ENGINE_WRITERS: weakref.WeakKeyDictionary[Engine, threading.Lock] = weakref.WeakKeyDictionary()
 _WRITER_LOCKS_GUARD = threading.Lock()
 
 
@@ -93,7 +113,7 @@ def _sqlite_engine(url: str, database: str | None, pool_size: int) -> Engine:
     # Writers of one process queue here rather than in SQLite's busy handler, which
     # sleeps between retries; other processes still wait on the file lock. One lock
     # per file: the store, the control store and the log may share one.
-    writers = _writer_lock(database)
+    writers = _ENGINE_WRITERS[engine] = _writer_lock(database)
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:

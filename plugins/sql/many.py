@@ -1,11 +1,12 @@
 """Many rows in one INSERT: a Bulk import's hundreds of users.
 
-SQLite takes SQLAlchemy's multi-row ``VALUES``. On PostgreSQL that statement
-grows with the rows (14,000 placeholders for 1,000 users) and psycopg re-parses
-it on every call; array parameters cost psycopg a regex per element. Instead
-the rows travel as one JSON text (orjson writes it), which PostgreSQL turns back
-into rows of the table's type (``json_populate_recordset``): one short statement
-and one parameter, whatever the row count.
+SQLite takes a multi-row ``VALUES`` on the driver (SQLAlchemy's own machinery
+for it costs more than the insert, for one row as for many). On PostgreSQL that
+statement grows with the rows (14,000 placeholders for 1,000 users) and psycopg
+re-parses it on every call; array parameters cost psycopg a regex per element.
+Instead the rows travel as one JSON text (orjson writes it), which PostgreSQL
+turns back into rows of the table's type (``json_populate_recordset``): one
+short statement and one parameter, whatever the row count.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, Table
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from scimserver import jsontext
 
@@ -33,22 +33,39 @@ def insert_many(
     if not rows:
         return []
     columns = tuple(rows[0])
-    if conn.dialect.name != "postgresql":
-        stmt: Any = sqlite_insert(table)
-        if skip_conflicts:
-            stmt = stmt.on_conflict_do_nothing()
-        if returning:
-            stmt = stmt.returning(*(table.c[name] for name in returning))
-            return [tuple(row) for row in conn.execute(stmt, rows)]
-        conn.execute(stmt, rows)
-        return []
-    sql = _recordset_sql(table, columns, returning, skip_conflicts)
     cursor = conn.connection.driver_connection.cursor()
     try:
-        cursor.execute(sql, (jsontext.dumps_text(rows),))
-        return list(cursor.fetchall()) if returning else []
+        if conn.dialect.name == "postgresql":
+            sql = _recordset_sql(table, columns, returning, skip_conflicts)
+            cursor.execute(sql, (jsontext.dumps_text(rows),))
+            return list(cursor.fetchall()) if returning else []
+        found: list[tuple[Any, ...]] = []
+        step = max(1, SQLITE_VARIABLES // len(columns))
+        for start in range(0, len(rows), step):
+            chunk = rows[start : start + step]
+            sql = _values_sql(table, columns, len(chunk), returning, skip_conflicts)
+            cursor.execute(sql, [row[name] for row in chunk for name in columns])
+            found += cursor.fetchall()
+        return found
     finally:
         cursor.close()
+
+
+SQLITE_VARIABLES = 30_000  # parameters per statement; SQLite allows 32,766
+
+
+@cache
+def _values_sql(
+    table: Table, columns: tuple[str, ...], count: int, returning: tuple[str, ...], skip: bool
+) -> str:
+    row = "(" + ", ".join("?" * len(columns)) + ")"
+    sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES {', '.join([row] * count)}"
+    return sql + _tail(returning, skip)
+
+
+def _tail(returning: tuple[str, ...], skip_conflicts: bool) -> str:
+    tail = " ON CONFLICT DO NOTHING" if skip_conflicts else ""
+    return tail + (" RETURNING " + ", ".join(returning) if returning else "")
 
 
 @cache
@@ -63,8 +80,4 @@ def _recordset_sql(
         f"FROM json_populate_recordset(NULL::{table.name}, %s::json) WITH ORDINALITY "
         "ORDER BY ordinality"
     )
-    if skip_conflicts:
-        sql += " ON CONFLICT DO NOTHING"
-    if returning:
-        sql += " RETURNING " + ", ".join(returning)
-    return sql
+    return sql + _tail(returning, skip_conflicts)

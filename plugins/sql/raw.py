@@ -1,4 +1,4 @@
-"""The hottest reads, run straight on a pooled DBAPI connection.
+"""The hottest statements, run straight on a pooled DBAPI connection.
 
 SQLAlchemy's execution path (Connection, execution context, Result) costs about
 50 us a statement; the indexed reads every request makes (the token lookup, a
@@ -12,16 +12,18 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import PoolProxiedConnection
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import Executable
 
 from scimserver.protocol import errors
 
 
 class RawRead:
-    """One SELECT with named bind parameters; the result is the driver's tuples."""
+    """One statement that returns rows (a SELECT, or DML with RETURNING), with named
+    bind parameters; the result is the driver's tuples."""
 
-    def __init__(self, engine: Engine, statement: Select[Any]) -> None:
+    def __init__(self, engine: Engine, statement: Executable) -> None:
         self.engine = engine
         compiled = statement.compile(dialect=engine.dialect)
         self.sql = str(compiled)
@@ -30,7 +32,7 @@ class RawRead:
             name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required
         }
         self.order = compiled.positiontup  # qmark drivers (sqlite3) take a sequence
-        self.error = engine.dialect.loaded_dbapi.Error
+        self.dbapi = engine.dialect.loaded_dbapi
         self.postgres = engine.dialect.name == "postgresql"
 
     def run(self, conn: Connection | None, params: dict[str, Any], *, many: bool = False) -> Any:
@@ -40,7 +42,7 @@ class RawRead:
             return self._execute(conn.connection, params, many)
         try:
             pooled = self.engine.pool.connect()
-        except self.error as exc:  # the pool could not open a connection
+        except self.dbapi.Error as exc:  # the pool could not open a connection
             raise errors.Unavailable(f"The database is unavailable: {exc}") from exc
         try:
             if not self.postgres:
@@ -67,8 +69,10 @@ class RawRead:
                 return cursor.fetchall() if many else cursor.fetchone()
             finally:
                 cursor.close()
-        except self.error as exc:
+        except self.dbapi.IntegrityError as exc:  # a unique index: the caller's to answer
+            raise IntegrityError(self.sql, None, exc) from exc
+        except self.dbapi.Error as exc:
             pooled.invalidate(exc)  # whatever broke, the next request gets a new connection
-            if isinstance(exc, self.engine.dialect.loaded_dbapi.OperationalError):
+            if isinstance(exc, self.dbapi.OperationalError | self.dbapi.InterfaceError):
                 raise errors.Unavailable(f"The database is unavailable: {exc}") from exc
             raise

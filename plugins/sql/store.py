@@ -79,7 +79,15 @@ RETAINED = {
 BY_ID = (R.org == bindparam("org"), R.rtype == bindparam("rtype"), R.id == bindparam("id"))
 LOCATE = select(R.seq, R.version, R.retained_at, R.data).where(*BY_ID)
 LOCATE_FOR_UPDATE = LOCATE.with_for_update()
-UPDATE_ROW = update(resources).where(R.seq == bindparam("row_seq"))
+# What a write sets: every column but the row's identity (seq, org, rtype, id).
+UPDATED = ("version", "retained_at", "created", "modified", "unique_key", "display_ci")
+UPDATED += ("display", "external_id", "active", "data")
+UPDATE_ROW = (
+    update(resources)
+    .where(R.seq == bindparam("row_seq"))
+    .values({name: bindparam(name) for name in UPDATED})
+    .returning(R.seq)
+)
 _COUNTED = {"exclude": C.live, "only": C.retained, "include": C.live + C.retained}
 COUNT = {
     mode: select(func.coalesce(func.sum(column), 0)).where(
@@ -188,6 +196,8 @@ class SqlStore:
         self._get_user = select(R.seq, R.version, R.retained_at, R.data, self._groups).where(*BY_ID)
         self._lock_user = self._get_user.with_for_update()  # locks the user's row alone
         self._raw_user = RawRead(self.engine, self._get_user)
+        self._raw_lock_user = RawRead(self.engine, self._lock_user)
+        self._raw_update = RawRead(self.engine, UPDATE_ROW)
         self._counts = {mode: RawRead(self.engine, stmt) for mode, stmt in COUNT.items()}
         self._pages: dict[tuple[str, str, str | None], RawRead] = {}  # see _prepared
         create_tables(self.engine)
@@ -344,7 +354,8 @@ class SqlStore:
         members when ``members``."""
         params = {"org": org, "rtype": rtype.name, "id": id}
         if rtype.name == "User":
-            row = conn.execute(self._lock_user if lock else self._get_user, params).first()
+            found = (self._raw_lock_user if lock else self._raw_user).run(conn, params)
+            row = _UserRow._make_or_none(found)
             doc = _doc(_found(row, rtype, id, retained).data, row.retained_at)
             _set_groups(doc, row.groups)
         else:
@@ -472,7 +483,7 @@ class SqlStore:
                     moved = 1 if was_retained else -1
                     self._count(conn, org, rtype, live=moved, retained=-moved)
                 row = {"row_seq": seq, "version": version + 1, "retained_at": retained_at}
-                conn.execute(UPDATE_ROW, row | self._columns(rtype, doc))
+                self._raw_update.run(conn, row | self._columns(rtype, doc))
                 if set(self._indexed_values(rtype, doc)) != set(
                     self._indexed_values(rtype, current)
                 ):
