@@ -30,6 +30,7 @@ from backends import _ldap as ldap_config
 from conftest import ENTERPRISE, GROUP, USER, Scim, new_org
 from fixtures_ldap import ldap_server
 from live import Live, call, concurrent_member_adds, live_server, parallel
+from outage import assert_outage_answers_503_then_heals
 from servers import SlapdServer, slapd_server
 
 from scimserver.app import create_app
@@ -792,31 +793,7 @@ def test_an_outage_is_503_with_retry_after_and_heals_by_itself(
             },
         },
     }
-    app = create_app(config)
-    try:
-        slug, token = new_org(app)
-        scim = Scim(app, token, slug)
-        user = scim.user("steady@example.com")
-        own_slapd.stop()
-        for r in (
-            scim.get(f"/Users/{user['id']}"),
-            scim.get("/Users"),
-            scim.post("/Users", {"schemas": [USER], "userName": "during@example.com"}),
-        ):
-            assert r.status_code == 503, r.get_data(as_text=True)
-            assert r.headers["Retry-After"] == "5"
-            assert r.get_json()["status"] == "503"
-        own_slapd.start()
-        # The first request after the restart goes through (the dead pooled
-        # connections are replaced), and nothing was written during the outage.
-        assert scim.get(f"/Users/{user['id']}").get_json()["userName"] == "steady@example.com"
-        assert scim.get("/Users").get_json()["totalResults"] == 1
-        assert (
-            scim.post("/Users", {"schemas": [USER], "userName": "after@example.com"}).status_code
-            == 201
-        )
-    finally:
-        app.extensions["scimserver"].close()
+    assert_outage_answers_503_then_heals(create_app(config), own_slapd.stop, own_slapd.start)
 
 
 def test_an_unreachable_directory_at_start_up_is_no_start_up_error(tmp_path: Path) -> None:
