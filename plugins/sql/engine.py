@@ -24,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
+from .checkpoint import BACKSTOP_PAGES, CHECKPOINTER
 from .tables import counts, metadata, resources
 
 R = resources.c
@@ -108,7 +109,13 @@ def _sqlite_engine(url: str, database: str | None, pool_size: int) -> Engine:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
+        if watched:  # checkpoints come from the checkpoint thread (checkpoint.py)
+            cursor.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
         cursor.close()
+
+    watched = bool(database) and database != ":memory:"
+    if watched:
+        CHECKPOINTER.watch(str(database), engine)
 
     # Writers of one process queue here rather than in SQLite's busy handler, which
     # sleeps between retries; other processes still wait on the file lock. One lock
