@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from flask.testing import FlaskClient
 from servers import PostgresServer, postgres_server
 
 from scimserver.app import create_app
+from scimserver.protocol.validate import now
 
 _orgs = itertools.count(1)
 pytest_plugins = ["fixtures_redis", "fixtures_ldap"]
@@ -146,6 +148,17 @@ USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+
+
+def stored_user(user_name: str) -> dict[str, Any]:
+    """A minimal User as the core hands it to a store (id and meta set)."""
+    stamp = now()
+    return {
+        "schemas": [USER],
+        "id": str(uuid.uuid4()),
+        "userName": user_name,
+        "meta": {"resourceType": "User", "created": stamp, "lastModified": stamp},
+    }
 
 
 def write_toml(config: dict[str, Any], path: Path) -> Path:

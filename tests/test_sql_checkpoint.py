@@ -4,23 +4,13 @@ from __future__ import annotations
 
 import gc
 import time
-import uuid
 from pathlib import Path
 
+from conftest import stored_user
+
 from scimserver.protocol.core_schemas import USER_TYPE
-from scimserver.protocol.validate import now
 from scimserver_plugins.sql import checkpoint
 from scimserver_plugins.sql.store import SqlStore
-
-
-def user(name: str) -> dict:
-    stamp = now()
-    return {
-        "schemas": [USER_TYPE.schema.id],
-        "id": str(uuid.uuid4()),
-        "userName": name,
-        "meta": {"resourceType": "User", "created": stamp, "lastModified": stamp},
-    }
 
 
 def test_request_connections_leave_checkpoints_to_the_thread(tmp_path: Path) -> None:
@@ -31,7 +21,7 @@ def test_request_connections_leave_checkpoints_to_the_thread(tmp_path: Path) -> 
             pages = conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
         assert pages == checkpoint.BACKSTOP_PAGES  # far beyond what this test writes
         empty = path.stat().st_size
-        store.create_many("org", USER_TYPE, [user(f"u{n}@example.com") for n in range(3000)])
+        store.create_many("org", USER_TYPE, [stored_user(f"u{n}@example.com") for n in range(3000)])
         # Until a checkpoint copies them, new pages live in the WAL alone: the
         # database file grows only when the thread has done its work.
         deadline = time.monotonic() + checkpoint.INTERVAL * 10

@@ -13,11 +13,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from conftest import stored_user
 from sqlalchemy import event, func, select
 
 from scimserver.protocol.core_schemas import GROUP_TYPE, USER_TYPE
 from scimserver.protocol.filter import parse_filter
-from scimserver.protocol.validate import now
 from scimserver.store import Query, Retained
 from scimserver_plugins.sql.store import SqlStore
 from scimserver_plugins.sql.tables import counts, resources
@@ -35,16 +35,6 @@ def store(url: str) -> Iterator[SqlStore]:
     built = SqlStore(url)
     yield built
     built.close()
-
-
-def user(name: str) -> dict[str, Any]:
-    stamp = now()
-    return {
-        "schemas": [USER_TYPE.schema.id],
-        "id": str(uuid.uuid4()),
-        "userName": name,
-        "meta": {"resourceType": "User", "created": stamp, "lastModified": stamp},
-    }
 
 
 def total(
@@ -81,9 +71,11 @@ def retain(store: SqlStore, org: str, id: str, retained: bool) -> None:
 
 def test_counts_follow_every_write(store: SqlStore) -> None:
     org = f"org-{uuid.uuid4()}"
-    made = [store.create(org, USER_TYPE, user(f"u{n}@example.com")) for n in range(5)]
-    store.create_many(org, USER_TYPE, [user("b1@example.com"), user("U0@example.com")])
-    group = {**user("team"), "schemas": [GROUP_TYPE.schema.id], "displayName": "Team"}
+    made = [store.create(org, USER_TYPE, stored_user(f"u{n}@example.com")) for n in range(5)]
+    store.create_many(
+        org, USER_TYPE, [stored_user("b1@example.com"), stored_user("U0@example.com")]
+    )
+    group = {**stored_user("team"), "schemas": [GROUP_TYPE.schema.id], "displayName": "Team"}
     del group["userName"]
     store.create(org, GROUP_TYPE, {**group, "meta": {**group["meta"], "resourceType": "Group"}})
     retain(store, org, made[0]["id"], True)
@@ -101,7 +93,7 @@ def test_counts_follow_every_write(store: SqlStore) -> None:
 
 def test_an_unfiltered_list_counts_no_rows(store: SqlStore) -> None:
     org = f"org-{uuid.uuid4()}"
-    store.create_many(org, USER_TYPE, [user(f"u{n}@example.com") for n in range(30)])
+    store.create_many(org, USER_TYPE, [stored_user(f"u{n}@example.com") for n in range(30)])
     sent = selects(store, lambda: store.query(org, USER_TYPE, Query(count=10)))
     assert not any("count(" in s.lower() and "scim_resources" in s for s in sent), sent
     assert total(store, org) == 30
@@ -109,7 +101,7 @@ def test_an_unfiltered_list_counts_no_rows(store: SqlStore) -> None:
 
 def test_a_filter_whose_page_holds_every_match_is_not_counted(store: SqlStore) -> None:
     org = f"org-{uuid.uuid4()}"
-    store.create_many(org, USER_TYPE, [user(f"u{n}@example.com") for n in range(30)])
+    store.create_many(org, USER_TYPE, [stored_user(f"u{n}@example.com") for n in range(30)])
     page: list[Any] = []
     one = parse_filter('userName eq "u7@example.com"', USER_TYPE)
     sent = selects(store, lambda: page.append(store.query(org, USER_TYPE, Query(filter=one))))
@@ -124,7 +116,7 @@ def test_a_filter_whose_page_holds_every_match_is_not_counted(store: SqlStore) -
 def test_a_database_made_before_the_counts_is_counted_once(url: str) -> None:
     first = SqlStore(url)
     org = f"org-{uuid.uuid4()}"
-    made = first.create_many(org, USER_TYPE, [user(f"u{n}@example.com") for n in range(6)])
+    made = first.create_many(org, USER_TYPE, [stored_user(f"u{n}@example.com") for n in range(6)])
     retain(first, org, made[0]["id"], True)  # type: ignore[index]
     with first.engine.begin() as conn:
         counts.drop(conn)
@@ -143,12 +135,12 @@ def test_concurrent_writers_keep_the_counts_exact(store: SqlStore) -> None:
     org = f"org-{uuid.uuid4()}"
 
     def work(worker: int) -> None:
-        ids = [store.create(org, USER_TYPE, user(f"w{worker}-{n}"))["id"] for n in range(20)]
+        ids = [store.create(org, USER_TYPE, stored_user(f"w{worker}-{n}"))["id"] for n in range(20)]
         for id in ids[:5]:
             store.delete(org, USER_TYPE, id)
         for id in ids[5:8]:
             retain(store, org, id, True)
-        store.create_many(org, USER_TYPE, [user(f"w{worker}-{n}") for n in range(15, 25)])
+        store.create_many(org, USER_TYPE, [stored_user(f"w{worker}-{n}") for n in range(15, 25)])
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(work, range(8)))

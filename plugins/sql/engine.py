@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import (
     Connection,
@@ -22,7 +23,9 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, ProgrammingError
+
+from scimserver.protocol import errors
 
 from .checkpoint import BACKSTOP_PAGES, CHECKPOINTER
 from .tables import counts, metadata, resources
@@ -213,3 +216,24 @@ def create_tables(engine: Engine) -> None:
         except (OperationalError, ProgrammingError, IntegrityError):
             if attempt == 2:
                 raise
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def unavailable(fn: Callable[P, T]) -> Callable[P, T]:
+    """Connection failures become 503 Unavailable, with Retry-After."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return fn(*args, **kwargs)
+        except OperationalError as exc:
+            raise errors.Unavailable(f"The database is unavailable: {exc.orig}") from exc
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise errors.Unavailable(f"The database connection was lost: {exc.orig}") from exc
+            raise
+
+    return wrapper

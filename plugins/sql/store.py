@@ -8,48 +8,27 @@ writers with ``BEGIN IMMEDIATE``), uniqueness from unique indexes.
 from __future__ import annotations
 
 import copy
-import functools
 import random
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import ExitStack
-from typing import Any, NamedTuple, ParamSpec, TypeVar
+from collections.abc import Iterable, Iterator
+from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    and_,
-    bindparam,
-    delete,
-    func,
-    insert,
-    null,
-    or_,
-    select,
-    update,
-)
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 
 from scimserver import jsontext
 from scimserver.protocol import errors
-from scimserver.protocol.cursor import (
-    decode_cursor,
-    encode_cursor,
-    key_from_json,
-    key_to_json,
-    resume_after,
-)
 from scimserver.protocol.etag import etag_matches, weak_etag
-from scimserver.protocol.evaluate import matches, sort_key
-from scimserver.protocol.filter_ast import Compare
 from scimserver.protocol.schema import ResourceType
 from scimserver.protocol.validate import now
-from scimserver.store import Capabilities, MemberChange, Mutation, Page, Query, Resource
+from scimserver.store import Capabilities, MemberChange, Mutation, Resource
 
-from .compile import COLUMNS, compile_filter, sort_column
-from .engine import WRITE, create_tables, make_engine, read_once
+from .engine import WRITE, create_tables, make_engine, read_once, unavailable
 from .many import insert_many
+from .pages import COUNT, Pages
 from .raw import RawRead
+from .rows import BY_ID, UserRow, doc_of, found_or_404, groups_column, set_groups
 from .tables import INDEXED_VALUES, counts, memberships, resources, values
 
 R, M, V, C = resources.c, memberships.c, values.c, counts.c
@@ -71,12 +50,6 @@ MEMBERS_OF = (
     .where(M.group_seq.in_(bindparam("seqs", expanding=True)), _MEMBER.c.retained_at.is_(None))
     .order_by(_MEMBER.c.seq)
 )
-RETAINED = {
-    "exclude": (R.retained_at.is_(None),),
-    "only": (R.retained_at.is_not(None),),
-    "include": (),
-}
-BY_ID = (R.org == bindparam("org"), R.rtype == bindparam("rtype"), R.id == bindparam("id"))
 LOCATE = select(R.seq, R.version, R.retained_at, R.data).where(*BY_ID)
 LOCATE_FOR_UPDATE = LOCATE.with_for_update()
 # What a write sets: every column but the row's identity (seq, org, rtype, id).
@@ -88,33 +61,6 @@ UPDATE_ROW = (
     .values({name: bindparam(name) for name in UPDATED})
     .returning(R.seq)
 )
-_COUNTED = {"exclude": C.live, "only": C.retained, "include": C.live + C.retained}
-COUNT = {
-    mode: select(func.coalesce(func.sum(column), 0)).where(
-        C.org == bindparam("org"), C.rtype == bindparam("rtype")
-    )
-    for mode, column in _COUNTED.items()
-}
-
-P = ParamSpec("P")
-T = TypeVar("T")
-
-
-def _unavailable(fn: Callable[P, T]) -> Callable[P, T]:
-    """Connection failures become 503 Unavailable, with Retry-After."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            return fn(*args, **kwargs)
-        except OperationalError as exc:
-            raise errors.Unavailable(f"The database is unavailable: {exc.orig}") from exc
-        except DBAPIError as exc:
-            if exc.connection_invalidated:
-                raise errors.Unavailable(f"The database connection was lost: {exc.orig}") from exc
-            raise
-
-    return wrapper
 
 
 def _chunks(items: list[Any]) -> Iterator[list[Any]]:
@@ -122,59 +68,11 @@ def _chunks(items: list[Any]) -> Iterator[list[Any]]:
         yield items[start : start + CHUNK]
 
 
-class _UserRow(NamedTuple):
-    seq: int
-    version: int
-    retained_at: str | None
-    data: str
-    groups: list[Any] | str | None
-
-    @classmethod
-    def _make_or_none(cls, row: tuple[Any, ...] | None) -> _UserRow | None:
-        return None if row is None else cls._make(row)
-
-
-class _PageRow(NamedTuple):
-    seq: int
-    data: Resource
-    retained_at: str | None
-    sort_value: Any
-    groups: list[Any] | str | None = None
-
-
-def _doc(data: str | Resource, retained_at: str | None) -> Resource:
-    doc = jsontext.loads(data) if isinstance(data, str) else data
-    if retained_at:
-        doc["meta"]["retained"] = retained_at
-    return doc
-
-
-def _groups_column(dialect: str) -> Any:
-    """A User's groups as one JSON array of [seq, id, display], read with its row."""
-    g = resources.alias("gr")
-    if dialect == "sqlite":
-        agg = func.json_group_array(func.json_array(g.c.seq, g.c.id, g.c.display))
-    else:
-        agg = func.json_agg(func.json_build_array(g.c.seq, g.c.id, g.c.display))
-    joined = memberships.join(g, g.c.seq == M.group_seq)
-    return select(agg).select_from(joined).where(M.member_seq == R.seq).scalar_subquery()
-
-
-def _set_groups(doc: Resource, value: str | list[Any] | None) -> None:
-    doc.pop("groups", None)
-    if value == "[]":
-        return
-    rows = jsontext.loads(value) if isinstance(value, str) else value
-    if rows:
-        rows.sort(key=lambda row: row[0])  # in group creation order, as GROUPS_OF reads them
-        doc["groups"] = [{"value": i, "display": d, "type": "direct"} for _, i, d in rows]
-
-
 def _lower(value: Any) -> str | None:
     return value.lower() if isinstance(value, str) and value else None
 
 
-class SqlStore:
+class SqlStore(Pages):
     """A Store on one SQLAlchemy engine."""
 
     capabilities = Capabilities(cursor=True, sort=True)
@@ -192,7 +90,7 @@ class SqlStore:
             },
         )
         self._shards = PG_COUNT_SHARDS if self._postgres else 1  # SQLite has one writer anyway
-        self._groups = _groups_column(self.engine.dialect.name).label("groups")
+        self._groups = groups_column(self.engine.dialect.name).label("groups")
         self._get_user = select(R.seq, R.version, R.retained_at, R.data, self._groups).where(*BY_ID)
         self._lock_user = self._get_user.with_for_update()  # locks the user's row alone
         self._raw_user = RawRead(self.engine, self._get_user)
@@ -355,12 +253,12 @@ class SqlStore:
         params = {"org": org, "rtype": rtype.name, "id": id}
         if rtype.name == "User":
             found = (self._raw_lock_user if lock else self._raw_user).run(conn, params)
-            row = _UserRow._make_or_none(found)
-            doc = _doc(_found(row, rtype, id, retained).data, row.retained_at)
-            _set_groups(doc, row.groups)
+            row = UserRow.from_driver(found)
+            doc = doc_of(found_or_404(row, rtype, id, retained).data, row.retained_at)
+            set_groups(doc, row.groups)
         else:
             row = conn.execute(LOCATE_FOR_UPDATE if lock else LOCATE, params).first()
-            doc = _doc(_found(row, rtype, id, retained).data, row.retained_at)
+            doc = doc_of(found_or_404(row, rtype, id, retained).data, row.retained_at)
             self._attach(conn, rtype, {row.seq: doc}, members)
         return row.seq, row.version, row.retained_at, doc
 
@@ -385,7 +283,7 @@ class SqlStore:
             raise result
         return result
 
-    @_unavailable
+    @unavailable
     def create_many(
         self, org: str, rtype: ResourceType, batch: list[Resource]
     ) -> list[Resource | errors.ScimError]:
@@ -424,7 +322,7 @@ class SqlStore:
         # A new resource belongs to no group yet: nothing else to read.
         return [doc if doc["id"] in seqs else self._uniqueness(rtype, doc) for doc in docs]
 
-    @_unavailable
+    @unavailable
     def get(
         self,
         org: str,
@@ -436,11 +334,10 @@ class SqlStore:
     ) -> Resource:
         if rtype.name == "User":  # the hottest read of all: one statement, on the driver
             params = {"org": org, "rtype": rtype.name, "id": id}
-            row = _found(
-                _UserRow._make_or_none(self._raw_user.run(None, params)), rtype, id, retained
-            )
-            doc = _doc(row.data, row.retained_at)
-            _set_groups(doc, row.groups)
+            fetched = UserRow.from_driver(self._raw_user.run(None, params))
+            row = found_or_404(fetched, rtype, id, retained)
+            doc = doc_of(row.data, row.retained_at)
+            set_groups(doc, row.groups)
             return doc
         # A group without members is one statement: no transaction needed.
         with read_once(self.engine) if not members else self.engine.connect() as conn, conn.begin():
@@ -449,7 +346,7 @@ class SqlStore:
             )
             return doc
 
-    @_unavailable
+    @unavailable
     def update(
         self,
         org: str,
@@ -502,7 +399,7 @@ class SqlStore:
         except IntegrityError as exc:
             raise self._uniqueness(rtype, doc) from exc
 
-    @_unavailable
+    @unavailable
     def delete(
         self, org: str, rtype: ResourceType, id: str, *, if_match: str | None = None
     ) -> None:
@@ -519,212 +416,3 @@ class SqlStore:
                 self._count(conn, org, rtype, live=-1)
             else:
                 self._count(conn, org, rtype, live=0, retained=-1)
-
-    @_unavailable
-    def query(self, org: str, rtype: ResourceType, query: Query) -> Page:
-        prepared = self._prepared(org, rtype, query)
-        # A prepared shape compiles whole; it is compiled only if a count needs it.
-        pushed, rest = compile_filter(org, rtype.name, query.filter) if not prepared else ([], None)
-
-        def where() -> Any:  # built only when a statement needs it
-            conditions = compile_filter(org, rtype.name, query.filter)[0] if prepared else pushed
-            return and_(R.org == org, R.rtype == rtype.name, *conditions, *RETAINED[query.retained])
-
-        column = sort_column(rtype.name, query.sort_by) if query.sort_by else None
-        if rest is not None or (query.sort_by is not None and column is None):
-            with self.engine.connect() as conn, conn.begin():
-                return self._query_scan(conn, rtype, query, where(), rest)
-        with ExitStack() as stack:  # a connection is opened if a statement needs one
-
-            def conn() -> Connection:
-                if not opened:
-                    opened.append(stack.enter_context(read_once(self.engine)))
-                return opened[0]
-
-            opened: list[Connection] = []
-            if query.filter is not None:  # counted after the page, if the page cannot tell
-                return self._query_sql(conn, org, rtype, query, where, column, None, prepared)
-            # The kept count and the page are two statements, like any two reads
-            # under PostgreSQL's READ COMMITTED: writes between them may show in one.
-            counted = self._counts[query.retained].run(None, {"org": org, "rtype": rtype.name})
-            if query.count == 0:
-                return Page([], counted[0])
-            return self._query_sql(conn, org, rtype, query, where, column, counted[0], prepared)
-
-    def _query_sql(
-        self,
-        conn: Callable[[], Connection],
-        org: str,
-        rtype: ResourceType,
-        query: Query,
-        where: Callable[[], Any],
-        column: Any,
-        total: int | None,
-        prepared: tuple[RawRead, dict[str, Any]] | None,
-    ) -> Page:
-        def counted() -> int:
-            stmt = select(func.count()).select_from(resources).where(where())
-            return conn().scalar(stmt) or 0
-
-        if query.count == 0:
-            return Page([], counted() if total is None else total)
-        users = rtype.name == "User"
-        if prepared is not None:
-            rows = self._fetch_page(None, *prepared)
-        else:
-            sort_value = column if column is not None else R.seq
-            stmt = self._selected(users, sort_value).where(where())
-            if query.cursor:
-                stmt = stmt.where(
-                    _after(column, query.descending, decode_cursor(query.cursor, ("v", "s")))
-                )
-            elif query.cursor is None:
-                stmt = stmt.offset(query.start_index - 1)
-            if column is not None:
-                # Missing values last in both directions, as evaluate.sort_key orders them.
-                order = (
-                    column.desc().nulls_last() if query.descending else column.asc().nulls_last()
-                )
-                stmt = stmt.order_by(order, R.seq)
-            else:
-                stmt = stmt.order_by(R.seq.desc() if query.descending else R.seq)
-            rows = self._fetch_page(conn(), self._packed(stmt.limit(query.count + 1), users), {})
-        more = len(rows) > query.count
-        rows = rows[: query.count]
-        if total is None:
-            # The last page of index paging holds what is left: the total follows
-            # (the IdPs' `userName eq` lookups then cost one statement).
-            skipped = query.start_index - 1
-            last = query.cursor is None and not more and (rows or not skipped)
-            total = skipped + len(rows) if last else counted()
-        docs = {row.seq: _doc(row.data, row.retained_at) for row in rows}
-        if users:
-            for row in rows:
-                _set_groups(docs[row.seq], row.groups)
-        elif docs:
-            self._attach(conn(), rtype, docs, query.members)
-        next_cursor = None
-        if query.cursor is not None and more:
-            next_cursor = encode_cursor({"v": rows[-1].sort_value, "s": rows[-1].seq})
-        return Page(list(docs.values()), total, next_cursor)
-
-    def _selected(self, users: bool, sort_value: Any) -> Any:
-        shown = [R.seq, R.data, R.retained_at, sort_value.label("sort_value")]
-        return select(*shown, *([self._groups] if users else []))
-
-    def _packed(self, page: Any, users: bool) -> Any:
-        """On SQLite, the page as one JSON value: each row fetched is a call into
-        SQLite that hands the GIL to another thread and waits to get it back."""
-        if self._postgres:
-            return page
-        sub = page.subquery()
-        groups = func.json(sub.c.groups) if users else null()
-        item = func.json_array(
-            sub.c.seq, func.json(sub.c.data), sub.c.retained_at, sub.c.sort_value, groups
-        )
-        return select(func.json_group_array(item))
-
-    def _fetch_page(self, conn: Connection | None, page: Any, params: dict[str, Any]) -> list[Any]:
-        """A prepared page (``RawRead``, run on a connection of its own) or a built one."""
-        if isinstance(page, RawRead):
-            if self._postgres:
-                return [_PageRow(*row) for row in page.run(None, params, many=True)]
-            (packed,) = page.run(None, params)
-        elif conn is None:
-            raise TypeError("a built page needs a connection")
-        elif self._postgres:
-            return list(conn.execute(page, params).all())
-        else:
-            packed = conn.scalar(page, params)
-        return [_PageRow(*row) for row in jsontext.loads(packed)]
-
-    def _prepared(
-        self, org: str, rtype: ResourceType, query: Query
-    ) -> tuple[RawRead, dict[str, Any]] | None:
-        """Prebuilt pages for what IdPs send all day: an unfiltered list, and a
-        lookup by one indexed attribute (``userName eq "x"``). Building and
-        cache-keying a statement costs more than SQLite takes to run it."""
-        if query.sort_by is not None or query.descending or query.cursor is not None:
-            return None
-        flt, value, column = query.filter, None, None
-        if flt is not None:
-            if not (isinstance(flt, Compare) and flt.op == "eq" and isinstance(flt.value, str)):
-                return None
-            column = COLUMNS.get(rtype.name, {}).get(flt.attr.dotted)
-            if column is None:
-                return None
-            value = flt.value.lower() if column[1] else flt.value
-        key = (rtype.name, query.retained, flt.attr.dotted if flt is not None else None)
-        page = self._pages.get(key)
-        if page is None:
-            where = [R.org == bindparam("org"), R.rtype == bindparam("rtype")]
-            if column is not None:
-                where.append(column[0] == bindparam("value"))
-            stmt = self._selected(rtype.name == "User", R.seq).where(
-                *where, *RETAINED[query.retained]
-            )
-            stmt = stmt.order_by(R.seq).offset(bindparam("offset")).limit(bindparam("limit"))
-            page = self._pages[key] = RawRead(self.engine, self._packed(stmt, rtype.name == "User"))
-        params = {"org": org, "rtype": rtype.name, "value": value}
-        return page, params | {"offset": query.start_index - 1, "limit": query.count + 1}
-
-    def _query_scan(
-        self, conn: Connection, rtype: ResourceType, query: Query, where: Any, rest: Any
-    ) -> Page:
-        """The reference evaluator over the rows SQL could narrow down to."""
-        rows = conn.execute(select(R.seq, R.data, R.retained_at).where(where).order_by(R.seq)).all()
-        docs = {row.seq: _doc(row.data, row.retained_at) for row in rows}
-        self._attach(conn, rtype, docs, True)
-        sort_by, descending = query.sort_by, query.descending
-        found = [
-            (sort_key(doc, sort_by, descending=descending) if sort_by else (), seq, doc)
-            for seq, doc in docs.items()
-            if rest is None or matches(rest, doc)
-        ]
-        if sort_by is not None:
-            found.sort(key=lambda item: item[0], reverse=descending)
-        elif descending:
-            found.reverse()
-        total = len(found)
-        if query.cursor:
-            position = decode_cursor(query.cursor, ("k", "s"))
-            found = resume_after(
-                found,
-                key_from_json(position["k"]),
-                position["s"],
-                descending and sort_by is not None,
-            )
-            if sort_by is None and descending:
-                found = [item for item in found if item[1] < position["s"]]
-        elif query.cursor is None:
-            found = found[query.start_index - 1 :]
-        page = found[: query.count]
-        if not query.members:
-            for _, _, doc in page:
-                doc.pop("members", None)
-        next_cursor = None
-        if query.cursor is not None and len(found) > len(page) and page:
-            key, seq, _ = page[-1]
-            next_cursor = encode_cursor({"k": key_to_json(key), "s": seq})
-        return Page([doc for _, _, doc in page], total, next_cursor)
-
-
-def _found(row: Any, rtype: ResourceType, id: str, retained: bool) -> Any:
-    if row is None or (row.retained_at and not retained):
-        raise errors.NotFound(f"{rtype.name} {id!r} not found.")
-    return row
-
-
-def _after(column: Any, descending: bool, position: dict[str, Any]) -> Any:
-    """Rows after the cursor's (sort value, seq) in the query's order (nulls last)."""
-    value, seq = position["v"], position["s"]
-    if not isinstance(seq, int):
-        raise errors.InvalidCursor("The cursor's position is malformed.")
-    if column is None:
-        return R.seq < seq if descending else R.seq > seq
-    if value is None:  # past the last value: only the rows without one remain
-        return and_(column.is_(None), R.seq > seq)
-    if not isinstance(value, str | bool | int | float):
-        raise errors.InvalidCursor("The cursor's position is malformed.")
-    beyond = column < value if descending else column > value
-    return or_(beyond, and_(column == value, R.seq > seq), column.is_(None))
