@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from conftest import GROUP, USER, Scim
+
+from scimserver.protocol import errors
 
 BULK = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 
@@ -133,3 +136,20 @@ def test_racing_imports_of_the_same_names_create_each_once(scim: Scim) -> None:
         statuses = [s for result in pool.map(run, orders) for s in result]
     assert Counter(statuses) == {"201": len(names), "409": len(names) * (len(orders) - 1)}
     assert scim.get("/Users?count=0").get_json()["totalResults"] == len(names)
+
+
+def test_a_batch_that_fails_as_a_whole_leaves_earlier_results(
+    scim: Scim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    uid = scim.user("kept@x.org")["id"]
+
+    def down(*args: object, **kwargs: object) -> None:
+        raise errors.Unavailable("The database is unavailable: test")
+
+    monkeypatch.setattr(scim.app.extensions["scimserver"].resources, "create_many", down)
+    patch = {"method": "PATCH", "path": f"/Users/{uid}",
+             "data": {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                      "Operations": [{"op": "replace", "path": "title", "value": "Kept"}]}}
+    body = _bulk(scim, [patch, _user_op("a", "a@x.org"), _user_op("b", "b@x.org")])
+    assert [o["status"] for o in body["Operations"]] == ["200", "503", "503"]
+    assert scim.get(f"/Users/{uid}").get_json()["title"] == "Kept"

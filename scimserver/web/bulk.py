@@ -161,9 +161,9 @@ def _run_batch(batch: list[_Op]) -> list[Outcome]:
         rtype, id = _target(batch[0].path)
         if id is not None:
             raise errors.InvalidPath("POST goes to a resource type's endpoint.")
-    except errors.ScimError as error:
+        created = server().resources.create_many(g.caller, rtype, [op.data for op in batch])
+    except errors.ScimError as error:  # e.g. the store went away: earlier results stand
         return [error] * len(batch)
-    created = server().resources.create_many(g.caller, rtype, [op.data for op in batch])
     return [(201, doc) if isinstance(doc, dict) else doc for doc in created]
 
 
