@@ -1102,13 +1102,24 @@ def walk(
     count: int,
     sort: str | None = None,
     between: Callable[[int], None] | None = None,
+    *,
+    descending: bool = False,
 ) -> list[Page]:
     """Follow nextCursor from ``cursor=""`` to the end; ``between(n)`` after page n."""
     pages: list[Page] = []
     cursor: str | None = ""
     sort_by = USER_TYPE.resolve_path(sort) if sort else None
     while cursor is not None:
-        page = query(store, org, USER_TYPE, text, cursor=cursor, count=count, sort_by=sort_by)
+        page = query(
+            store,
+            org,
+            USER_TYPE,
+            text,
+            cursor=cursor,
+            count=count,
+            sort_by=sort_by,
+            descending=descending,
+        )
         pages.append(page)
         assert len(pages) <= 50, "the cursor chain does not end"
         cursor = page.next_cursor
@@ -1124,6 +1135,15 @@ def test_cursor_pages_visit_every_resource_once(store: Store, org: str, path: st
     assert [i for p in pages for i in ids(p)] == made
     assert all(p.total == 10 for p in pages)
     assert all(p.next_cursor for p in pages[:-1])
+    assert pages[-1].next_cursor is None
+
+
+def test_descending_cursor_pages_without_sort_by_go_newest_first(
+    store: Store, org: str, path: str
+) -> None:
+    made = seed_pages(store, org, path)
+    pages = walk(store, org, PATHS[path], 3, descending=True)
+    assert [i for p in pages for i in ids(p)] == made[::-1]
     assert pages[-1].next_cursor is None
 
 

@@ -77,13 +77,12 @@ from scimserver.protocol.cursor import (
     encode_cursor,
     key_from_json,
     key_to_json,
-    resume_after,
 )
 from scimserver.protocol.etag import etag_matches, weak_etag
-from scimserver.protocol.evaluate import matches, sort_key
-from scimserver.protocol.filter_ast import Filter
+from scimserver.protocol.evaluate import sort_key
 from scimserver.protocol.schema import ResourceType
 from scimserver.protocol.validate import now
+from scimserver.scan import evaluated_page
 from scimserver.store import Capabilities, MemberChange, Mutation, Page, Query, Resource
 
 from . import plan
@@ -446,10 +445,10 @@ class RedisStore:
             lookups = plan.lookups(rtype.name, flt, names=query.retained == "exclude")
         if lookups is not None:  # few documents: their relations come along
             docs = self._candidates(org, rtype, lookups, shown or needed)
-            return self._evaluate(rtype, query, docs)
+            return self._evaluate(query, docs)
         # A scan reads relations only if the filter or sort needs them; the page's
         # own follow in a second call.
-        page = self._evaluate(rtype, query, self._scan(org, rtype, query.retained, needed))
+        page = self._evaluate(query, self._scan(org, rtype, query.retained, needed))
         if shown and not needed and page.resources:
             ids = [doc["id"] for doc in page.resources]
             payload = {"t": TYPE_CODE[rtype.name], "ids": ids}
@@ -608,36 +607,10 @@ class RedisStore:
                 return out
             payload["s"] = docs[-1][0]
 
-    def _evaluate(self, rtype: ResourceType, query: Query, docs: list[Doc]) -> Page:
+    def _evaluate(self, query: Query, docs: list[Doc]) -> Page:
         """The reference evaluator, sort and paging over documents in creation order."""
-        flt: Filter | None = query.filter
-        sort_by, descending = query.sort_by, query.descending
-        found = [
-            (sort_key(doc, sort_by, descending=descending) if sort_by else (), seq, doc)
-            for seq, doc in docs
-            if _retained_ok(doc, query.retained) and (flt is None or matches(flt, doc))
-        ]
-        if sort_by is not None:
-            found.sort(key=lambda item: item[0], reverse=descending)
-        elif descending:
-            found.reverse()
-        total = len(found)
-        if query.count == 0:
-            return Page([], total)
-        if query.cursor:
-            position = decode_cursor(query.cursor, ("k", "s"))
-            found = resume_after(found, key_from_json(position["k"]), _seq_of(position), descending)
-        elif query.cursor is None:
-            found = found[query.start_index - 1 :]
-        page = found[: query.count]
-        if not query.members:
-            for _, _, doc in page:
-                doc.pop("members", None)
-        next_cursor = None
-        if query.cursor is not None and len(found) > len(page):
-            key, seq, _ = page[-1]
-            next_cursor = encode_cursor({"k": key_to_json(key), "s": seq})
-        return Page([doc for _, _, doc in page], total, next_cursor)
+        kept = ((seq, doc) for seq, doc in docs if _retained_ok(doc, query.retained))
+        return evaluated_page(kept, query, query.filter)
 
 
 def _offset(query: Query) -> int:

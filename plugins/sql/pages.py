@@ -19,13 +19,10 @@ from scimserver.protocol import errors
 from scimserver.protocol.cursor import (
     decode_cursor,
     encode_cursor,
-    key_from_json,
-    key_to_json,
-    resume_after,
 )
-from scimserver.protocol.evaluate import matches, sort_key
 from scimserver.protocol.filter_ast import Compare
 from scimserver.protocol.schema import ResourceType
+from scimserver.scan import evaluated_page
 from scimserver.store import Page, Query, Resource
 
 from .compile import COLUMNS, compile_filter, sort_column
@@ -215,38 +212,7 @@ class Pages:
         rows = conn.execute(select(R.seq, R.data, R.retained_at).where(where).order_by(R.seq)).all()
         docs = {row.seq: doc_of(row.data, row.retained_at) for row in rows}
         self._attach(conn, rtype, docs, True)
-        sort_by, descending = query.sort_by, query.descending
-        found = [
-            (sort_key(doc, sort_by, descending=descending) if sort_by else (), seq, doc)
-            for seq, doc in docs.items()
-            if rest is None or matches(rest, doc)
-        ]
-        if sort_by is not None:
-            found.sort(key=lambda item: item[0], reverse=descending)
-        elif descending:
-            found.reverse()
-        total = len(found)
-        if query.cursor:
-            position = decode_cursor(query.cursor, ("k", "s"))
-            found = resume_after(
-                found,
-                key_from_json(position["k"]),
-                position["s"],
-                descending and sort_by is not None,
-            )
-            if sort_by is None and descending:
-                found = [item for item in found if item[1] < position["s"]]
-        elif query.cursor is None:
-            found = found[query.start_index - 1 :]
-        page = found[: query.count]
-        if not query.members:
-            for _, _, doc in page:
-                doc.pop("members", None)
-        next_cursor = None
-        if query.cursor is not None and len(found) > len(page) and page:
-            key, seq, _ = page[-1]
-            next_cursor = encode_cursor({"k": key_to_json(key), "s": seq})
-        return Page([doc for _, _, doc in page], total, next_cursor)
+        return evaluated_page(docs.items(), query, rest)
 
 
 def _after(column: Any, descending: bool, position: dict[str, Any]) -> Any:
