@@ -60,11 +60,6 @@ def writing(engine: Engine) -> Iterator[None]:
         writers.release()
 
 
-def write_once(engine: Engine) -> Connection:
-    """``read_once`` for one INSERT, UPDATE or DELETE (SQLite writers still queue)."""
-    return read_once(engine).execution_options(**WRITE)
-
-
 def make_engine(url: str, **options: Any) -> Engine:
     """An engine; SQLite gets WAL and writer serialization, PostgreSQL a pool."""
     parsed = make_url(url)
@@ -130,17 +125,15 @@ def _sqlite_engine(url: str, database: str | None, pool_size: int) -> Engine:
         # A writer takes the write lock up front: two deferred transactions that
         # both try to upgrade would fail at once instead of waiting their turn.
         options = conn.get_execution_options()
-        one_statement = options.get("scimserver_one_statement")
         if not options.get("scimserver_write"):
-            if not one_statement:  # else the statement is its own transaction
+            if not options.get("scimserver_one_statement"):  # else its own transaction
                 conn.exec_driver_sql("BEGIN")
             return
         if not writers.acquire(timeout=30):
             raise OperationalError("BEGIN IMMEDIATE", None, TimeoutError("write lock"))
         conn.info["scimserver_writer"] = True
         try:
-            if not one_statement:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
         except BaseException:
             _release(conn)
             raise
