@@ -29,8 +29,8 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
 from hello import app as hello_app  # noqa: E402
+from users import user_body  # noqa: E402
 
-USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 BULK = "urn:ietf:params:scim:api:messages:2.0:BulkRequest"
 SCENARIOS = ["create", "get", "filter", "patch", "list", "bulk"]
@@ -38,16 +38,7 @@ POOL = 1000
 
 
 def user(n: int) -> dict[str, Any]:
-    name = f"cpu-{n:07d}@bench.example"
-    return {
-        "schemas": [USER],
-        "userName": name,
-        "externalId": f"ext-{name}",
-        "name": {"givenName": "Bench", "familyName": f"User {n}"},
-        "displayName": f"Bench User {n}",
-        "active": True,
-        "emails": [{"value": name, "type": "work", "primary": True}],
-    }
+    return user_body(f"cpu-{n:07d}@bench.example", n)
 
 
 def build() -> tuple[Any, dict[str, str]]:

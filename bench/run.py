@@ -61,6 +61,7 @@ from servers import (  # noqa: E402
     free_port,
     postgres_server,
 )
+from users import user_body  # noqa: E402
 
 HOST = "127.0.0.1"
 LUA = BENCH / "lua" / "scim.lua"
@@ -313,18 +314,6 @@ class Target:
         return last, changed
 
 
-def scim_user(name: str, n: int) -> dict[str, Any]:
-    return {
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-        "userName": name,
-        "externalId": f"ext-{name}",
-        "name": {"givenName": "Bench", "familyName": f"User {n}"},
-        "displayName": f"Bench User {n}",
-        "active": True,
-        "emails": [{"value": name, "type": "work", "primary": True}],
-    }
-
-
 def seed_api(target: Target, count: int, path: Path, clients: int = 8) -> None:
     """``count`` users through POST /Users; their id and userName go to ``path``."""
 
@@ -334,7 +323,7 @@ def seed_api(target: Target, count: int, path: Path, clients: int = 8) -> None:
         try:
             for n in range(part, count, clients):
                 name = f"pool-{n:06d}@bench.example"
-                status, body = target.call(conn, "POST", "/Users", scim_user(name, n))
+                status, body = target.call(conn, "POST", "/Users", user_body(name, n))
                 if status != 201:
                     raise RuntimeError(f"{target.name}: seeding POST answered {status}: {body}")
                 out.append((body["id"], name))

@@ -20,6 +20,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from users import user_body
+
 from scimserver.app import Server
 from scimserver.protocol.core_schemas import USER_TYPE
 from scimserver.resources import Caller
@@ -36,16 +38,7 @@ def seed_name(n: int) -> str:
 
 
 def _body(n: int) -> dict[str, Any]:
-    name = seed_name(n)
-    return {
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-        "userName": name,
-        "externalId": f"ext-{name}",
-        "name": {"givenName": "Seed", "familyName": f"User {n}"},
-        "displayName": f"Seed User {n}",
-        "active": True,
-        "emails": [{"value": name, "type": "work", "primary": True}],
-    }
+    return user_body(seed_name(n), n)
 
 
 def _stamp(template: str, n: int, when: str) -> dict[str, Any]:
