@@ -83,6 +83,17 @@ def deep(depth: int) -> str:
     return "[" * depth + "]" * depth
 
 
+def deep_patch(depth: int) -> str:
+    """A PatchOp whose value nests ``depth`` arrays."""
+    return (
+        '{"schemas":["'
+        + PATCH_OP
+        + '"],"Operations":[{"op":"add","value":{"deep":'
+        + deep(depth)
+        + "}}]}"
+    )
+
+
 def ops(*operations: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return {"schemas": [PATCH_OP], "Operations": list(operations), **extra}
 
@@ -335,13 +346,7 @@ ENDPOINTS = [
                 '"path":"nickName","value":"a"}]}',
             ),
         ),
-        lambda d: (
-            '{"schemas":["'
-            + PATCH_OP
-            + '"],"Operations":[{"op":"add","value":{"deep":'
-            + deep(d)
-            + "}}]}"
-        ),
+        deep_patch,
     ),
     Endpoint(
         "patch-group",
@@ -363,13 +368,7 @@ ENDPOINTS = [
                 '"path":"members","value":[{"value":"@TAKEN@","value":"@ADA@"}]}]}',
             ),
         ),
-        lambda d: (
-            '{"schemas":["'
-            + PATCH_OP
-            + '"],"Operations":[{"op":"add","value":{"deep":'
-            + deep(d)
-            + "}}]}"
-        ),
+        deep_patch,
     ),
     Endpoint(
         "search-users",
